@@ -12,7 +12,7 @@ RUNS --threads T` and onnxruntime (tests/ort/ort_run.js --time RUNS --threads T:
 provider, default graph optimizations) run REPS times each, interleaved (alternating which
 goes first), every process timing RUNS runs after a warm-up. Every process runs with
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, as on a user's machine, and the OpenBLAS core
-onnxq ended up with ('blas core:' in its --time output) is printed. The rest of the
+onnxq ended up with and its GEMM kernels ('kernels:' in its --time output) are printed. The rest of the
 environment is passed on (OMP_*, GOMP_*, ONNXQ_* and OPENBLAS_* variables are printed):
 e.g. OMP_WAIT_POLICY=passive changes onnxq's multi-threaded figures on a loaded machine.
 
@@ -80,7 +80,7 @@ def main():
                     s["ratio_min"], s["cmp"]["rel"], "" if ok else " FAIL",
                     "yes" if s["ratio_med"] <= TARGET else "no"), flush=True)
     print()
-    print("blas core (OpenBLAS's choice, pins unset): %s" % ", ".join(sorted(cores)))
+    print("onnxq kernels (OPENBLAS_* unset): %s" % ", ".join(sorted(cores)))
     print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
     print("configurations within %.1fx (median): %d of %d" % (
         TARGET, sum(r <= TARGET for r in ratios), len(ratios)))

@@ -132,7 +132,7 @@ def main():
                           "%.3g" % c["lsb"] if c["lsb"] is not None else "-",
                           "yes" if s["ratio_med"] <= TARGET else "no"), flush=True)
     print()
-    print("blas core (OpenBLAS's choice, pins unset): %s" % ", ".join(sorted(cores)))
+    print("onnxq kernels (OPENBLAS_* unset): %s" % ", ".join(sorted(cores)))
     print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
     print("configurations within %.1fx (median): %d of %d" % (
         TARGET, sum(r <= TARGET for r in ratios), len(ratios)))

@@ -135,7 +135,7 @@ def random_input(path, shape, seed, kind="normal"):
 
 
 def run_onnxq(onnxq, model, feeds, outdir, runs, threads, extra=()):
-    """onnxq run --time: (median ms, min ms, blas core)."""
+    """onnxq run --time: (median ms, min ms, its 'kernels:' line: GEMM kernels, OpenBLAS core)."""
     args = [onnxq, "run", model, "-o", outdir, "--time", str(runs), "--threads", str(threads)]
     for f in feeds:
         args += ["-i", f]
@@ -143,7 +143,7 @@ def run_onnxq(onnxq, model, feeds, outdir, runs, threads, extra=()):
     if p.returncode != 0:
         die("onnxq run failed on %s:\n%s" % (model, p.stderr))
     mt = re.search(r"median ([0-9.]+) ms, min ([0-9.]+) ms", p.stdout)
-    core = re.search(r"^blas core: (.*)$", p.stdout, re.M)
+    core = re.search(r"^kernels: (.*)$", p.stdout, re.M)
     if not mt:
         die("no latency line in onnxq's output:\n" + p.stdout)
     return float(mt.group(1)), float(mt.group(2)), core.group(1).strip() if core else "?"

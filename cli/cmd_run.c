@@ -32,7 +32,7 @@ void cmd_run_usage(FILE *out)
             "   --output-format npy|pb    the format of the output files (default npy)\n"
             "   --time N                  run N more times after the first run and print\n"
             "                             the median and minimum latency, and the\n"
-            "                             OpenBLAS core in use\n"
+            "                             GEMM kernels in use\n"
             "   --threads N               worker threads (default: all cores)\n"
             "   --requant float|fixed     int8 requantization: float multiplier, rounding\n"
             "                             half to even (default; what onnxruntime does) or\n"
@@ -240,7 +240,8 @@ static oq_status time_runs(oq_session *s, const oq_tensor *const *in, const oq_t
         qsort(t, (size_t)n, sizeof *t, cmp_double);
         double median = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
         printf("latency over %ld runs: median %.3f ms, min %.3f ms\n", n, median, t[0]);
-        printf("blas core: %s\n", oq_blas_core());
+        printf("kernels: %s (OpenBLAS core: %s, not used for products)\n", oq_kernel_names(),
+               oq_blas_core());
     }
     free(t);
     return st;

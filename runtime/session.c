@@ -10,10 +10,24 @@
 #include <omp.h>
 #endif
 
+#include "kernels/qgemm.h"
+#include "kernels/qkern.h"
+#include "kernels/sgemm.h"
 #include "qdq_fuse.h"
 #include "session_impl.h"
 
 const char *oq_blas_core(void) { return openblas_get_corename(); }
+
+const char *oq_kernel_names(void)
+{
+    static char buf[160];
+    const char *err = NULL;
+    const oq_sgemm_kern *f = oq_sgemm_kern_select(&err);
+    const oq_qkern *q = oq_qkern_select(&err);
+    snprintf(buf, sizeof buf, "fp32 %s, int8 %s", f ? f->name : "none (ONNXQ_ISA)",
+             q ? q->name : "none (ONNXQ_ISA)");
+    return buf;
+}
 
 /* ---- binding ---- */
 

@@ -112,8 +112,12 @@ void oq_session_stats(const oq_session *s, oq_plan_stats *st);
  * neither). */
 bool oq_op_same_semantics(const char *op_type, int64_t a, int64_t b);
 
-/* The name of the BLAS core in use (OpenBLAS's openblas_get_corename). */
+/* The name of the BLAS core OpenBLAS chose (openblas_get_corename). onnxq's
+ * fp32 products do not go through OpenBLAS (see oq_kernel_names). */
 const char *oq_blas_core(void);
+/* The GEMM micro-kernels products run on, e.g.
+ * "fp32 14x32-avx512, int8 8x48c4-avx512vnni" (a static string). */
+const char *oq_kernel_names(void);
 
 #ifdef __cplusplus
 }

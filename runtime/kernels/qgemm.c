@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "isa.h"
 #include "qgemm.h"
 #include "qkern.h"
 
@@ -40,22 +41,17 @@ const oq_qkern *oq_qkern_for(oq_isa isa)
     }
 }
 
+/* The instruction-set level each kernel family member needs. */
+static const oq_isa_level isa_levels[OQ_ISA_COUNT] = {OQ_LEVEL_REF, OQ_LEVEL_AVX2,
+                                                      OQ_LEVEL_AVX512VNNI};
+
 const oq_qkern *oq_qkern_select(const char **err)
 {
-    const char *env = getenv("ONNXQ_ISA");
-    if (env && *env) {
-        for (int i = 0; i < OQ_ISA_COUNT; i++)
-            if (strcmp(env, isa_names[i]) == 0) {
-                const oq_qkern *k = oq_qkern_for((oq_isa)i);
-                if (!k)
-                    *err = "ONNXQ_ISA names an ISA that this build or this CPU lacks";
-                return k;
-            }
-        *err = "ONNXQ_ISA is not one of ref, avx2, avx512vnni";
+    oq_isa_level ceiling;
+    if (!oq_isa_ceiling(&ceiling, err))
         return NULL;
-    }
     for (int i = OQ_ISA_COUNT - 1; i >= 0; i--) {
-        const oq_qkern *k = oq_qkern_for((oq_isa)i);
+        const oq_qkern *k = isa_levels[i] <= ceiling ? oq_qkern_for((oq_isa)i) : NULL;
         if (k)
             return k;
     }

@@ -79,10 +79,11 @@ struct oq_qout;
 const char *oq_isa_name(oq_isa isa);
 /* The kernels of isa, or NULL when this build or this CPU lacks them. */
 const struct oq_qkern *oq_qkern_for(oq_isa isa);
-/* The kernels to use: those named by the environment variable ONNXQ_ISA
- * (ref, avx2 or avx512vnni) when it is set, else the fastest this CPU runs.
- * NULL, with *err describing why, when ONNXQ_ISA names an unknown ISA or
- * one this build or CPU lacks. */
+/* The kernels to use: the fastest this CPU runs at or below the ceiling
+ * ONNXQ_ISA sets (isa.h: ref, avx2, avx512, avx512vnni; avx512 gives the
+ * avx2 kernels, there being no int8 kernel for AVX-512 without VNNI). NULL,
+ * with *err describing why, when ONNXQ_ISA names an unknown level or one this
+ * CPU lacks. */
 const struct oq_qkern *oq_qkern_select(const char **err);
 
 /* Bytes of a packed left operand of m rows and k4 groups of 4 k. */

@@ -19,6 +19,7 @@
 #include <omp.h>
 #endif
 
+#include "isa.h"
 #include "sgemm.h"
 
 /* ---- choosing the micro-kernel ---- */
@@ -53,25 +54,18 @@ const oq_sgemm_kern *oq_sgemm_kern_for(oq_sgemm_isa isa)
     }
 }
 
+/* The instruction-set level each micro-kernel needs. */
+static const oq_isa_level isa_levels[OQ_SGEMM_ISA_COUNT] = {OQ_LEVEL_REF, OQ_LEVEL_AVX2,
+                                                           OQ_LEVEL_AVX512};
+
 const oq_sgemm_kern *oq_sgemm_kern_select(const char **err)
 {
-    const char *env = getenv("ONNXQ_ISA");
-    if (env && *env) {
-        /* the int8 kernels' name for this machine: its float kernel is avx512 */
-        if (strcmp(env, "avx512vnni") == 0)
-            env = "avx512";
-        for (int i = 0; i < OQ_SGEMM_ISA_COUNT; i++)
-            if (strcmp(env, isa_names[i]) == 0) {
-                const oq_sgemm_kern *k = oq_sgemm_kern_for((oq_sgemm_isa)i);
-                if (!k)
-                    *err = "ONNXQ_ISA names an ISA that this build or this CPU lacks";
-                return k;
-            }
-        *err = "ONNXQ_ISA is not one of ref, avx2, avx512, avx512vnni";
+    oq_isa_level ceiling;
+    if (!oq_isa_ceiling(&ceiling, err))
         return NULL;
-    }
     for (int i = OQ_SGEMM_ISA_COUNT - 1; i >= 0; i--) {
-        const oq_sgemm_kern *k = oq_sgemm_kern_for((oq_sgemm_isa)i);
+        const oq_sgemm_kern *k =
+            isa_levels[i] <= ceiling ? oq_sgemm_kern_for((oq_sgemm_isa)i) : NULL;
         if (k)
             return k;
     }

@@ -23,7 +23,7 @@
  *   "4x16-ref"     portable C loops (sgemm_ref.c), the reference;
  *   "6x16-avx2"    AVX2 + FMA, ymm (sgemm_avx2.c);
  *   "14x32-avx512" AVX-512F, zmm (sgemm_avx512.c).
- * Picked at run time by cpuid, or forced by ONNXQ_ISA=ref|avx2|avx512.
+ * Picked at run time by cpuid, under the ceiling ONNXQ_ISA sets (isa.h).
  * Results differ from the reference only by the order of float additions. */
 #ifndef ONNXQ_SGEMM_H
 #define ONNXQ_SGEMM_H
@@ -133,9 +133,9 @@ extern const oq_sgemm_kern oq_sgemm_kern_avx512;
 const char *oq_sgemm_isa_name(oq_sgemm_isa isa);
 /* The kernel of isa, or NULL when this build or this CPU lacks it. */
 const oq_sgemm_kern *oq_sgemm_kern_for(oq_sgemm_isa isa);
-/* The kernel to use: the one ONNXQ_ISA names (ref, avx2, avx512; avx512vnni
- * counts as avx512) when set, else the fastest this CPU runs. NULL, with
- * *err saying why, when ONNXQ_ISA names something unknown or unavailable. */
+/* The kernel to use: the fastest this CPU runs at or below the ceiling
+ * ONNXQ_ISA sets (isa.h). NULL, with *err saying why, when ONNXQ_ISA names
+ * something unknown or this CPU lacks it. */
 const oq_sgemm_kern *oq_sgemm_kern_select(const char **err);
 /* oq_sgemm_kern_select, or the fastest kernel when ONNXQ_ISA is bad (for
  * callers that cannot fail; operators check oq_sgemm_kern_select in prepare). */
