@@ -12,10 +12,13 @@ For each model NAME it writes into OUTDIR:
                    not for squeezenet1_1, which has no BatchNorm (its one export is NAME.onnx)
   NAME.input.npy   a fixed random input, float32 [2,3,224,224]
   NAME.torch.npy   PyTorch's own output for that input, float32 [2,1000]
+  NAME.torch64.npy PyTorch's output for that input computed in float64 (the model and
+                   the input converted to double): the model's function without float32
+                   rounding, the yardstick of the graph-pass tests
 
 Both .onnx files have input 'input' [N,3,224,224] (N symbolic) and output 'output',
-opset 13, and pass onnx.checker. Files that already exist are kept: a model whose four
-files are all present is skipped, so a build directory caches them. Files are written
+opset 13, and pass onnx.checker. Files that already exist are kept: a model whose files
+are all present is skipped, so a build directory caches them. Files are written
 to a temporary name and renamed, so an interrupted run leaves no partial file.
 
 BatchNorm is made non-trivial before export, so that folding it (ours or the
@@ -59,6 +62,7 @@ def files_for(outdir, name):
         "bn": os.path.join(outdir, name + ".bn.onnx"),
         "input": os.path.join(outdir, name + ".input.npy"),
         "torch": os.path.join(outdir, name + ".torch.npy"),
+        "torch64": os.path.join(outdir, name + ".torch64.npy"),
     }
     if name in NO_BATCHNORM:
         del f["bn"]
@@ -154,7 +158,7 @@ def main():
         if all(os.path.exists(p) for p in f.values()):
             print("%-20s cached" % name, flush=True)
             continue
-        # Regenerate all four together: the files must come from the same weights.
+        # Regenerate all files together: the files must come from the same weights.
         t0 = time.time()
         model, seed, nbn = build(name)
         x = np.random.default_rng(seed).standard_normal((BATCH, 3, 224, 224)).astype(np.float32)
@@ -179,6 +183,8 @@ def main():
         # The input and PyTorch's output last: their presence marks a complete set.
         atomic(f["input"], lambda tmp: np.save(open(tmp, "wb"), x))
         atomic(f["torch"], lambda tmp: np.save(open(tmp, "wb"), y))
+        y64 = model.double()(torch.from_numpy(x.astype(np.float64))).numpy()
+        atomic(f["torch64"], lambda tmp: np.save(open(tmp, "wb"), y64))
         print("%-20s %.1fs  folded %.1f MB (%d nodes)  %s  output %s |y|max %.3g  ops: %s" % (
                   name, time.time() - t0,
                   os.path.getsize(f["folded"]) / 1e6, sum(ops_f.values()), bn_desc,
