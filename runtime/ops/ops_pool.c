@@ -334,6 +334,48 @@ MAXPOOL_PLANE(maxpool_plane_f32_d1, float, -FLT_MAX, 1)
 MAXPOOL_PLANE(maxpool_plane_u8_d1, uint8_t, 0, 1)
 MAXPOOL_PLANE(maxpool_plane_i8_d1, int8_t, INT8_MIN, 1)
 
+/* Max over each window without indices and without dilation, separably: the
+ * window's rows are reduced into one row first (an elementwise max over
+ * contiguous rows, which vectorises), then each output takes the max of its
+ * columns of that row. Both steps start from LOWEST and take a value only
+ * when it is greater, as the direct loop does, so the result is the same
+ * (a NaN is never taken). Rows of at most MAXPOOL_ROW elements. */
+#define MAXPOOL_ROW 4096
+#define MAXPOOL_PLANE_ROWS(NAME, T, LOWEST)                                                \
+    static void NAME(const pool_geom *g, pool_win *const *w, const void *xv, void *yv,     \
+                     int64_t *ind, size_t p, int order)                                    \
+    {                                                                                      \
+        (void)ind;                                                                         \
+        (void)order;                                                                       \
+        const int64_t H = g->in[1], W = g->in[2];                                          \
+        const T *x = (const T *)xv + p * (size_t)(g->in[0] * H * W);                       \
+        T *y = (T *)yv + p * (size_t)(g->out[0] * g->out[1] * g->out[2]);                 \
+        T row[MAXPOOL_ROW];                                                                \
+        for (int64_t od = 0; od < g->out[0]; od++)                                         \
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {                                   \
+                const pool_win *a = &w[0][od], *b = &w[1][oh];                             \
+                for (int64_t k = 0; k < W; k++)                                            \
+                    row[k] = LOWEST;                                                       \
+                for (int64_t i = 0; i < a->n; i++)                                         \
+                    for (int64_t j = 0; j < b->n; j++) {                                   \
+                        const T *src = x + ((a->first + i) * H + b->first + j) * W;        \
+                        for (int64_t k = 0; k < W; k++)                                    \
+                            row[k] = src[k] > row[k] ? src[k] : row[k];                    \
+                    }                                                                      \
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {                               \
+                    const pool_win *c = &w[2][ow];                                         \
+                    T best = LOWEST;                                                       \
+                    for (int64_t k = 0; k < c->n; k++)                                     \
+                        best = row[c->first + k] > best ? row[c->first + k] : best;        \
+                    *y++ = best;                                                           \
+                }                                                                          \
+            }                                                                              \
+    }
+
+MAXPOOL_PLANE_ROWS(maxpool_rows_f32, float, -FLT_MAX)
+MAXPOOL_PLANE_ROWS(maxpool_rows_u8, uint8_t, 0)
+MAXPOOL_PLANE_ROWS(maxpool_rows_i8, int8_t, INT8_MIN)
+
 /* The flat index (over the whole tensor, row- or column-major spatial
  * order) of input element (id, ih, iw) of plane p. */
 static int64_t pool_index(const pool_geom *g, size_t p, int64_t id, int64_t ih, int64_t iw,
@@ -444,6 +486,8 @@ static oq_status pool_run(oq_kctx *ctx)
     else if (ind)
         f = dt == OQ_FLOAT ? maxpool_plane_idx_f32
             : dt == OQ_UINT8 ? maxpool_plane_idx_u8 : maxpool_plane_idx_i8;
+    else if (g.d[0] == 1 && g.d[1] == 1 && g.d[2] == 1 && g.in[2] <= MAXPOOL_ROW)
+        f = dt == OQ_FLOAT ? maxpool_rows_f32 : dt == OQ_UINT8 ? maxpool_rows_u8 : maxpool_rows_i8;
     else if (g.d[2] == 1)
         f = dt == OQ_FLOAT ? maxpool_plane_f32_d1
             : dt == OQ_UINT8 ? maxpool_plane_u8_d1 : maxpool_plane_i8_d1;

@@ -17,6 +17,7 @@
 
 #include "ops_qlinear_ms.h"
 #include "ops_qlinear_ms_kern.h"
+#include "../kernels/qelt.h"
 
 /* ---- helpers shared with ops_qlinear_ms_pool.c ---- */
 
@@ -257,16 +258,26 @@ static oq_status qbin_init(const oq_node *n, const char *where, qbin_kernel k, v
     return OQ_OK;
 }
 
+static oq_status qbin_pick(const char *where, enum oq_qelt_op op, const oq_node *n,
+                          void **state)
+{
+    const char *err = NULL;
+    qbin_kernel k = oq_qelt_select(op, &err);
+    if (!k)
+        return oq_error(OQ_E_INVALID, "%s: %s", where, err);
+    return qbin_init(n, where, k, state);
+}
+
 static oq_status qadd_init(const oq_node *n, int64_t opset, const char *where, void **state)
 {
     (void)opset;
-    return qbin_init(n, where, oq_qlms_add_ref, state);
+    return qbin_pick(where, OQ_QELT_ADD, n, state);
 }
 
 static oq_status qmul_init(const oq_node *n, int64_t opset, const char *where, void **state)
 {
     (void)opset;
-    return qbin_init(n, where, oq_qlms_mul_ref, state);
+    return qbin_pick(where, OQ_QELT_MUL, n, state);
 }
 
 const oq_op_impl oq_impl_qlinear_add = {qadd_init, NULL, qbin_infer, NULL, qbin_run};
