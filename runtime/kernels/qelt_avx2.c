@@ -27,19 +27,45 @@ static inline void store16(uint8_t *y, __m256i lo, __m256i hi, bool s8)
     _mm_storeu_si128((__m128i *)y, r);
 }
 
-/* y = cvt(fma(a, ra, t)), t = fma(b, rb, f) or f (see the reference). */
-static inline __m256i add8(const uint8_t *a, const uint8_t *b, bool s8, bool b_scalar, __m256 ra,
-                           __m256 rb, __m256 f)
+/* The constants of one call. */
+typedef struct qelt_args {
+    bool s8, b_scalar;
+    __m256 ra, rb, f;  /* add */
+    __m256i za, zb;    /* mul */
+    __m256 r, fzc;     /* mul */
+} qelt_args;
+
+typedef void (*block_fn)(const qelt_args *p, const uint8_t *a, const uint8_t *b, uint8_t *y);
+
+/* Runs block over n elements, STEP at a time; the tail goes through 16-byte
+ * buffers, so nothing is read or written past the ends. b advances unless
+ * b_scalar (then it points at STEP copies of the value, or the value is in
+ * the constants). */
+static inline void run_blocks(block_fn block, const qelt_args *p, const uint8_t *a,
+                              const uint8_t *b, uint8_t *y, size_t n)
 {
-    __m256 t = b_scalar ? f : _mm256_fmadd_ps(_mm256_cvtepi32_ps(load8(b, s8)), rb, f);
-    return _mm256_cvtps_epi32(_mm256_fmadd_ps(_mm256_cvtepi32_ps(load8(a, s8)), ra, t));
+    size_t i = 0, bs = p->b_scalar ? 0 : 1;
+    for (; i + STEP <= n; i += STEP)
+        block(p, a + i, b + i * bs, y + i);
+    if (i < n) {
+        uint8_t ta[STEP] = {0}, tb[STEP] = {0}, ty[STEP];
+        memcpy(ta, a + i, n - i);
+        memcpy(tb, b + i * bs, p->b_scalar ? STEP : n - i);
+        block(p, ta, tb, ty);
+        memcpy(y + i, ty, n - i);
+    }
 }
 
-static void add_block(bool s8, const uint8_t *a, const uint8_t *b, bool b_scalar, __m256 ra,
-                      __m256 rb, __m256 f, uint8_t *y)
+/* y = cvt(fma(a, ra, t)), t = fma(b, rb, f) or f (see the reference). */
+static inline __m256i add8(const qelt_args *p, const uint8_t *a, const uint8_t *b)
 {
-    store16(y, add8(a, b, s8, b_scalar, ra, rb, f), add8(a + 8, b + 8, s8, b_scalar, ra, rb, f),
-            s8);
+    __m256 t = p->b_scalar ? p->f : _mm256_fmadd_ps(_mm256_cvtepi32_ps(load8(b, p->s8)), p->rb, p->f);
+    return _mm256_cvtps_epi32(_mm256_fmadd_ps(_mm256_cvtepi32_ps(load8(a, p->s8)), p->ra, t));
+}
+
+static void add_block(const qelt_args *p, const uint8_t *a, const uint8_t *b, uint8_t *y)
+{
+    store16(y, add8(p, a, b), add8(p, a + 8, b + 8), p->s8);
 }
 
 void oq_qelt_add_avx2(bool s8, const void *a, float sa, int32_t za, const void *b, float sb,
@@ -47,61 +73,40 @@ void oq_qelt_add_avx2(bool s8, const void *a, float sa, int32_t za, const void *
 {
     const float ra = sa / sc, rb = sb / sc;
     float fixed = (float)zc - fmaf(ra, (float)za, rb * (float)zb);
-    if (b_scalar) {
+    uint8_t bb[STEP] = {0};
+    if (b_scalar) { /* the one value of b is folded into the constant */
         float b0 = s8 ? (float)*(const int8_t *)b : (float)*(const uint8_t *)b;
         fixed = fmaf(b0, rb, fixed);
+        b = bb;
     }
-    const __m256 vra = _mm256_set1_ps(ra), vrb = _mm256_set1_ps(rb), vf = _mm256_set1_ps(fixed);
-    const uint8_t *pa = a, *pb = b;
-    uint8_t *py = y;
-    size_t i = 0;
-    for (; i + STEP <= n; i += STEP)
-        add_block(s8, pa + i, b_scalar ? pb : pb + i, b_scalar, vra, vrb, vf, py + i);
-    if (i < n) {
-        uint8_t ta[STEP] = {0}, tb[STEP] = {0}, ty[STEP];
-        memcpy(ta, pa + i, n - i);
-        if (!b_scalar)
-            memcpy(tb, pb + i, n - i);
-        add_block(s8, ta, tb, b_scalar, vra, vrb, vf, ty);
-        memcpy(py + i, ty, n - i);
-    }
+    qelt_args p = {.s8 = s8, .b_scalar = b_scalar, .ra = _mm256_set1_ps(ra),
+                   .rb = _mm256_set1_ps(rb), .f = _mm256_set1_ps(fixed)};
+    run_blocks(add_block, &p, a, b, y, n);
 }
 
 /* y = cvt((float)((a - za) * (b - zb)) * r + zc): a product, then a sum. */
-static inline __m256i mul8(const uint8_t *a, const uint8_t *b, bool s8, __m256i za, __m256i zb,
-                           __m256 r, __m256 fzc)
+static inline __m256i mul8(const qelt_args *p, const uint8_t *a, const uint8_t *b)
 {
-    __m256i p = _mm256_mullo_epi32(_mm256_sub_epi32(load8(a, s8), za),
-                                   _mm256_sub_epi32(load8(b, s8), zb));
-    return _mm256_cvtps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(p), r), fzc));
+    __m256i q = _mm256_mullo_epi32(_mm256_sub_epi32(load8(a, p->s8), p->za),
+                                   _mm256_sub_epi32(load8(b, p->s8), p->zb));
+    return _mm256_cvtps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), p->r), p->fzc));
 }
 
-static void mul_block(bool s8, const uint8_t *a, const uint8_t *b, __m256i za, __m256i zb,
-                      __m256 r, __m256 fzc, uint8_t *y)
+static void mul_block(const qelt_args *p, const uint8_t *a, const uint8_t *b, uint8_t *y)
 {
-    store16(y, mul8(a, b, s8, za, zb, r, fzc), mul8(a + 8, b + 8, s8, za, zb, r, fzc), s8);
+    store16(y, mul8(p, a, b), mul8(p, a + 8, b + 8), p->s8);
 }
 
 void oq_qelt_mul_avx2(bool s8, const void *a, float sa, int32_t za, const void *b, float sb,
                       int32_t zb, float sc, int32_t zc, void *y, size_t n, bool b_scalar)
 {
-    const float r = sa * sb / sc;
-    const __m256 vr = _mm256_set1_ps(r), vzc = _mm256_set1_ps((float)zc);
-    const __m256i vza = _mm256_set1_epi32(za), vzb = _mm256_set1_epi32(zb);
-    const uint8_t *pa = a, *pb = b;
-    uint8_t *py = y, bb[STEP];
+    uint8_t bb[STEP];
     if (b_scalar) { /* the one value of b, repeated: every lane reads it */
-        memset(bb, *pb, STEP);
-        pb = bb;
+        memset(bb, *(const uint8_t *)b, STEP);
+        b = bb;
     }
-    size_t i = 0;
-    for (; i + STEP <= n; i += STEP)
-        mul_block(s8, pa + i, b_scalar ? pb : pb + i, vza, vzb, vr, vzc, py + i);
-    if (i < n) {
-        uint8_t ta[STEP] = {0}, tb[STEP] = {0}, ty[STEP];
-        memcpy(ta, pa + i, n - i);
-        memcpy(tb, b_scalar ? pb : pb + i, b_scalar ? STEP : n - i);
-        mul_block(s8, ta, tb, vza, vzb, vr, vzc, ty);
-        memcpy(py + i, ty, n - i);
-    }
+    qelt_args p = {.s8 = s8, .b_scalar = b_scalar, .za = _mm256_set1_epi32(za),
+                   .zb = _mm256_set1_epi32(zb), .r = _mm256_set1_ps(sa * sb / sc),
+                   .fzc = _mm256_set1_ps((float)zc)};
+    run_blocks(mul_block, &p, a, b, y, n);
 }
