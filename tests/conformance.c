@@ -20,11 +20,11 @@
 #include <sys/stat.h>
 
 #include "onnxq/onnxq.h"
+#include "testdirs.h"
 
 #define ATOL 1e-5
 #define RTOL 1e-4
 
-static const char *const suites[] = {"node", "pytorch-converted", "pytorch-operator", "simple"};
 
 enum result { R_PASS, R_FAIL, R_UNSUPPORTED };
 static const char *const result_names[] = {"pass", "FAIL", "unsupported"};
@@ -44,40 +44,6 @@ static struct {
     size_t n_passed, cap_passed;
 } g;
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static size_t list_dir(const char *dir, char ***out)
-{
-    DIR *d = opendir(dir);
-    size_t n = 0, cap = 0;
-    char **names = NULL;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            names = realloc(names, cap * sizeof *names);
-        }
-        names[n++] = strdup(e->d_name);
-    }
-    if (d)
-        closedir(d);
-    if (n)
-        qsort(names, n, sizeof *names, cmp_str);
-    *out = names;
-    return n;
-}
-
-static void free_list(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
 
 /* ---- comparing tensors ---- */
 
@@ -229,7 +195,7 @@ static enum result run_case(const char *case_dir, oq_model **model, char *why, s
         return status_result(st);
     }
     char **sets;
-    size_t n = list_dir(case_dir, &sets);
+    size_t n = td_list_dir(case_dir, &sets);
     enum result r = R_PASS;
     int n_sets = 0;
     for (size_t i = 0; i < n && r == R_PASS; i++) {
@@ -244,7 +210,7 @@ static enum result run_case(const char *case_dir, oq_model **model, char *why, s
         snprintf(why, len, "no test data sets");
         r = R_FAIL;
     }
-    free_list(sets, n);
+    td_free_list(sets, n);
     oq_session_free(s);
     return r;
 }
@@ -337,7 +303,7 @@ static void run_suite(const char *data_dir, const char *suite)
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s", data_dir, suite);
     char **cases;
-    size_t n = list_dir(dir, &cases);
+    size_t n = td_list_dir(dir, &cases);
     for (size_t i = 0; i < n; i++) {
         char id[1024], case_dir[4096], model_path[4200];
         snprintf(id, sizeof id, "%s/%s", suite, cases[i]);
@@ -354,7 +320,7 @@ static void run_suite(const char *data_dir, const char *suite)
         record(id, r, m, why);
         oq_model_free(m);
     }
-    free_list(cases, n);
+    td_free_list(cases, n);
 }
 
 int main(int argc, char **argv)
@@ -383,8 +349,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s DATA_DIR [options]\n", argv[0]);
         return 2;
     }
-    for (size_t s = 0; s < sizeof suites / sizeof suites[0]; s++)
-        run_suite(data_dir, suites[s]);
+    for (size_t s = 0; s < TD_N_SUITES; s++)
+        run_suite(data_dir, td_suites[s]);
     if (g.per_op)
         print_per_op();
     printf("\ncases: %d passed, %d failed, %d unsupported (of %d)\n", g.totals[R_PASS],
@@ -403,6 +369,6 @@ int main(int argc, char **argv)
         bad = check_must_pass(must_pass, &listed);
         printf("must-pass list: %d passed, %d failed\n", listed - bad, bad);
     }
-    free_list(g.passed, g.n_passed);
+    td_free_list(g.passed, g.n_passed);
     return bad ? 1 : 0;
 }

@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 
 #include "onnxq/onnxq.h"
+#include "testdirs.h"
 #include "testutil.h"
 
-static const char *const suites[] = {"node", "pytorch-converted", "pytorch-operator", "simple"};
 
 static int models_ok, models_failed, tensors_ok, tensors_not_tensor;
 
@@ -24,41 +24,6 @@ static void fail_model(const char *path, const char *what)
     fprintf(stderr, "FAIL %s: %s\n", path, what);
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted names of the entries of dir (excluding . and ..). */
-static size_t list_dir(const char *dir, char ***out)
-{
-    DIR *d = opendir(dir);
-    size_t n = 0, cap = 0;
-    char **names = NULL;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            names = realloc(names, cap * sizeof *names);
-        }
-        names[n++] = strdup(e->d_name);
-    }
-    if (d)
-        closedir(d);
-    if (n)
-        qsort(names, n, sizeof *names, cmp_names);
-    *out = names;
-    return n;
-}
-
-static void free_list(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
 
 static void roundtrip_tensor(const char *path, const char *tmp)
 {
@@ -99,14 +64,14 @@ static const oq_type *data_file_type(const oq_graph *g, const char *file)
 static void roundtrip_data_sets(const char *case_dir, const oq_graph *g, const char *tmp)
 {
     char **sets;
-    size_t n = list_dir(case_dir, &sets);
+    size_t n = td_list_dir(case_dir, &sets);
     for (size_t i = 0; i < n; i++) {
         if (strncmp(sets[i], "test_data_set_", 14) != 0)
             continue;
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/%s", case_dir, sets[i]);
         char **files;
-        size_t nf = list_dir(dir, &files);
+        size_t nf = td_list_dir(dir, &files);
         for (size_t j = 0; j < nf; j++) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", dir, files[j]);
@@ -118,9 +83,9 @@ static void roundtrip_data_sets(const char *case_dir, const oq_graph *g, const c
             else
                 tensors_not_tensor++;
         }
-        free_list(files, nf);
+        td_free_list(files, nf);
     }
-    free_list(sets, n);
+    td_free_list(sets, n);
 }
 
 static void roundtrip_model(const char *path, const char *out_path, const char *case_dir,
@@ -163,23 +128,23 @@ int main(int argc, char **argv)
     mkdir(argv[2], 0777);
     char tmp_pb[4096];
     snprintf(tmp_pb, sizeof tmp_pb, "%s/tensor.pb", argv[2]);
-    for (size_t s = 0; s < sizeof suites / sizeof suites[0]; s++) {
+    for (size_t s = 0; s < TD_N_SUITES; s++) {
         char dir[4096];
-        snprintf(dir, sizeof dir, "%s/%s", argv[1], suites[s]);
+        snprintf(dir, sizeof dir, "%s/%s", argv[1], td_suites[s]);
         char **cases;
-        size_t n = list_dir(dir, &cases);
+        size_t n = td_list_dir(dir, &cases);
         CHECK(n > 0);
         for (size_t i = 0; i < n; i++) {
             char path[4096], out[4096], case_dir[4096];
             snprintf(case_dir, sizeof case_dir, "%s/%s", dir, cases[i]);
             snprintf(path, sizeof path, "%s/model.onnx", case_dir);
-            snprintf(out, sizeof out, "%s/%s__%s.onnx", argv[2], suites[s], cases[i]);
+            snprintf(out, sizeof out, "%s/%s__%s.onnx", argv[2], td_suites[s], cases[i]);
             struct stat sb;
             if (stat(path, &sb) != 0)
                 continue;
             roundtrip_model(path, out, case_dir, tmp_pb);
         }
-        free_list(cases, n);
+        td_free_list(cases, n);
     }
     printf("models: %d round-tripped, %d failed; tensor files: %d round-tripped, %d not "
            "tensors (sequence/optional data)\n", models_ok, models_failed, tensors_ok,
