@@ -14,26 +14,18 @@ come from numpy (np.transpose, slicing, np.pad, np.tile, np.take...), never
 from onnxq's own output.
 """
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
+
+from optestlib import NP2ONNX, run_graph
 
 EXE = os.path.abspath(sys.argv[1])
 rng = np.random.default_rng(1234)
 passed = 0
 failed = 0
 
-NP2ONNX = {
-    np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE,
-    np.dtype(np.float16): TensorProto.FLOAT16, np.dtype(np.int8): TensorProto.INT8,
-    np.dtype(np.uint8): TensorProto.UINT8, np.dtype(np.int16): TensorProto.INT16,
-    np.dtype(np.uint16): TensorProto.UINT16, np.dtype(np.int32): TensorProto.INT32,
-    np.dtype(np.uint32): TensorProto.UINT32, np.dtype(np.int64): TensorProto.INT64,
-    np.dtype(np.uint64): TensorProto.UINT64, np.dtype(np.bool_): TensorProto.BOOL,
-}
 DTYPES = list(NP2ONNX)
 
 
@@ -57,33 +49,11 @@ def rand(shape, dt):
     return rng.integers(max(info.min, -1000), min(info.max, 1000), size=shape, dtype=dt)
 
 
-def vi(name, arr):
-    return helper.make_tensor_value_info(name, NP2ONNX[arr.dtype], list(arr.shape))
-
-
 def run(nodes, inputs, inits=None, opset=13, out_names=None):
     """Runs one graph; inputs and inits map names to arrays. Returns the
     outputs (dict) or the error text."""
-    inits = inits or {}
     out_names = out_names or [o for n in nodes for o in n.output if o]
-    graph = helper.make_graph(
-        nodes, "g", [vi(k, v) for k, v in inputs.items()],
-        [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in out_names],
-        [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "m.onnx")
-        with open(path, "wb") as f:
-            f.write(model.SerializeToString())
-        args = [EXE, "run", path, "-o", os.path.join(d, "out"), "--threads", "4"]
-        for k, v in inputs.items():
-            np.save(os.path.join(d, k + ".npy"), v)
-            args += ["-i", "%s=%s" % (k, os.path.join(d, k + ".npy"))]
-        p = subprocess.run(args, capture_output=True, text=True)
-        if p.returncode != 0:
-            return p.stderr.strip()
-        return {o: np.load(os.path.join(d, "out", o + ".npy")) for o in out_names}
+    return run_graph(EXE, nodes, inputs, inits or {}, opset, out_names)
 
 
 def expect(what, res, refs):

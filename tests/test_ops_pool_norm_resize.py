@@ -20,23 +20,18 @@ written), never from onnxq's own output.
 """
 import itertools
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
+
+from optestlib import run_graph
 
 EXE = os.path.abspath(sys.argv[1])
 rng = np.random.default_rng(4321)
 passed = 0
 failed = 0
 f32 = np.float32
-
-NP2ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.uint8): TensorProto.UINT8,
-           np.dtype(np.int8): TensorProto.INT8, np.dtype(np.int64): TensorProto.INT64,
-           np.dtype(np.int32): TensorProto.INT32, np.dtype(np.float64): TensorProto.DOUBLE,
-           np.dtype(np.bool_): TensorProto.BOOL, np.dtype(np.float16): TensorProto.FLOAT16}
 
 
 def check(cond, what, detail=""):
@@ -63,26 +58,8 @@ def run(op, inputs, attrs, inits=None, opset=13, n_out=1, in_names=None):
     inits = inits or {}
     outs = ["y%d" % i for i in range(n_out)]
     node = helper.make_node(op, in_names or list(inputs) + list(inits), outs, **attrs)
-    graph = helper.make_graph(
-        [node], "g",
-        [helper.make_tensor_value_info(k, NP2ONNX[v.dtype], list(v.shape))
-         for k, v in inputs.items()],
-        [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outs],
-        [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "m.onnx")
-        with open(path, "wb") as f:
-            f.write(model.SerializeToString())
-        args = [EXE, "run", path, "-o", os.path.join(d, "out"), "--threads", "4"]
-        for k, v in inputs.items():
-            np.save(os.path.join(d, k + ".npy"), v)
-            args += ["-i", "%s=%s" % (k, os.path.join(d, k + ".npy"))]
-        p = subprocess.run(args, capture_output=True, text=True)
-        if p.returncode != 0:
-            return p.stderr.strip()
-        return [np.load(os.path.join(d, "out", o + ".npy")) for o in outs]
+    res = run_graph(EXE, [node], inputs, inits, opset, outs)
+    return res if isinstance(res, str) else [res[o] for o in outs]
 
 
 def expect(what, res, refs, exact=False):
