@@ -18,7 +18,9 @@ void cmd_optimize_usage(FILE *out)
             "   cleanup   remove Identity and inference Dropout; fold nodes whose inputs are\n"
             "             constant (and Shape-derived values when every input dimension is\n"
             "             fixed) by running them; remove dead nodes and unused or duplicate\n"
-            "             initializers\n"
+            "             initializers; in an IR < 4 model, take the initializers out of\n"
+            "             the graph inputs (runtimes treat them as constants) and raise the\n"
+            "             IR version to 4\n"
             "   fold-bn   fold BatchNormalization into a preceding Conv, ConvTranspose, Gemm\n"
             "             or MatMul with constant weights\n"
             "   fuse      find Conv/ConvTranspose/Gemm/MatMul/Add + Relu/Clip/LeakyRelu/\n"
@@ -84,6 +86,9 @@ static void print_report(const oq_pass_report *r, size_t n, const oq_fusion_list
             printf(" %zu nodes removed (%zu folded), %zu added; initializers: %zu removed, "
                    "%zu added", r[i].nodes_removed, r[i].folded, r[i].nodes_added,
                    r[i].inits_removed, r[i].inits_added);
+        if (r[i].inputs_untied)
+            printf("; %zu initializers taken out of the graph inputs (IR version < 4, now 4)",
+                   r[i].inputs_untied);
         printf("\n");
     }
     for (size_t i = 0; f && i < f->n; i++)

@@ -1,12 +1,38 @@
 /* The cleanup pass: removes Identity and inference-mode Dropout, folds
  * constants, removes dead nodes and unused or duplicate initializers. Graph
- * inputs and outputs keep their names. */
+ * inputs and outputs keep their names; in a model of IR version < 4 the
+ * initializers listed among the inputs stop being inputs (see below). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "fold_constants.h"
 #include "pass_util.h"
 #include "strmap.h"
+
+/* ---- IR < 4: initializers listed as graph inputs ---- */
+
+/* Before IR version 4 every initializer had to be a graph input as well;
+ * runtimes take such inputs as constants (onnxruntime lets a caller override
+ * an initializer only from IR 4 on). Taking them out of the inputs, with the
+ * IR version raised to 4, lets the passes see the weights as constants; the
+ * inputs a caller feeds are the same before and after. */
+static void untie_init_inputs(oq_model *m, oq_pass_report *r)
+{
+    if (m->ir_version >= 4)
+        return;
+    oq_graph *g = m->graph;
+    size_t j = 0;
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        if (pu_init(g, g->inputs[i].name, NULL)) {
+            oq_value_info_clear(&g->inputs[i]);
+            r->inputs_untied++;
+        } else {
+            g->inputs[j++] = g->inputs[i];
+        }
+    }
+    g->n_inputs = j;
+    m->ir_version = 4;
+}
 
 /* ---- Identity and Dropout ---- */
 
@@ -143,6 +169,7 @@ static oq_status merge_duplicate_inits(oq_graph *g, oq_pass_report *r)
 oq_status oq_pass_cleanup(oq_model *m, oq_pass_report *r)
 {
     pu_report_init(r, "cleanup");
+    untie_init_inputs(m, r);
     oq_status st = oq_graph_toposort(m->graph);
     if (st == OQ_OK)
         st = remove_passthrough(m, r);

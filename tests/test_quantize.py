@@ -73,7 +73,7 @@ ARGS = sys.argv[4:]
 TESTDATA = "/usr/share/libonnx-testdata/data"
 if ARGS and os.path.isdir(ARGS[0]):
     TESTDATA = ARGS.pop(0)
-SECTIONS = ARGS or ["bad", "options", "lenet", "torchvision", "backend", "sigint"]
+SECTIONS = ARGS or ["bad", "options", "lenet", "torchvision", "backend", "ir3", "sigint"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -618,6 +618,42 @@ def section_backend():
     check(done >= 180, f"backend: only {done} models could be quantized (186 when written)")
 
 
+# IR-3 files (every initializer also a graph input) quantized as they are: the
+# cleanup pass takes the initializers out of the inputs (IR raised to 4).
+IR3_MODELS = ["test_Conv1d", "test_Conv2d", "test_Conv2d_depthwise", "test_Conv2d_groups",
+              "test_Conv3d", "test_ConvTranspose2d"]
+
+
+def section_ir3():
+    note("== IR-3 models as they are (pytorch-converted, --opset 13)")
+    for t in IR3_MODELS:
+        src = os.path.join(TESTDATA, "pytorch-converted", t)
+        if not os.path.isdir(src):
+            skipped.append(f"ir3: no {src}")
+            continue
+        tag = "ir3/" + t
+        data = os.path.join(WORK, "backend", tag.replace("/", "_") + ".data", "s0")
+        os.makedirs(data, exist_ok=True)
+        shutil.copy(os.path.join(src, "test_data_set_0", "input_0.pb"), data)
+        out = os.path.join(WORK, "backend", tag.replace("/", "_") + ".qdq.onnx")
+        r = quantize(os.path.join(src, "model.onnx"), out, "--data", os.path.dirname(data),
+                     "--opset", "13")
+        if not check(r.returncode == 0, f"{tag}: exit {r.returncode}: {r.stderr.strip()[-300:]}"):
+            continue
+        m, orig = onnx.load(out), onnx.load(os.path.join(src, "model.onnx"))
+        inits_orig = {i.name for i in orig.graph.initializer}
+        check(orig.ir_version == 3 and m.ir_version >= 4,
+              f"{tag}: IR {orig.ir_version} -> {m.ir_version}")
+        check([i.name for i in m.graph.input] ==
+              [i.name for i in orig.graph.input if i.name not in inits_orig],
+              f"{tag}: the inputs are the original's non-initializer inputs")
+        check(any(n.op_type == "DequantizeLinear" and n.input[0] in {i.name for i in m.graph.initializer}
+                  for n in m.graph.node), f"{tag}: the weight is quantized")
+        feeds, ref = backend_feeds(src, os.path.join(WORK, "backend", tag.replace("/", "_") + ".in"))
+        check_model(tag, os.path.join(src, "model.onnx"), out, "qdq", feeds, ref,
+                    BACKEND_FLOORS.get(tag, BACKEND_FLOOR))
+
+
 # ---- options, on LeNet ----
 
 def lenet_q(name, *opts, fmt="qdq"):
@@ -1127,12 +1163,12 @@ def main():
     os.makedirs(os.path.join(WORK, "run"))
     chain_checker_selftest()
     sections = {"bad": section_bad, "options": section_options, "lenet": section_lenet,
-                "torchvision": section_torchvision, "backend": section_backend,
+                "torchvision": section_torchvision, "backend": section_backend, "ir3": section_ir3,
                 "sigint": section_sigint}
     global THREADS
     for s in SECTIONS:
         t0 = time.time()
-        THREADS = ["--threads", "1"] if s in ("bad", "options", "backend") else []
+        THREADS = ["--threads", "1"] if s in ("bad", "options", "backend", "ir3") else []
         sections[s]()
         note(f"-- {s}: {time.time() - t0:.0f}s")
     check(not leftovers(WORK) and not any(leftovers(os.path.join(WORK, s)) for s in

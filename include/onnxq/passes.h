@@ -23,12 +23,16 @@ typedef struct oq_pass_report {
     size_t fused;            /* activation units marked */
     size_t inits_removed;    /* unused or duplicate initializers removed */
     size_t inits_added;      /* initializers created (folded values, new weights) */
+    size_t inputs_untied;    /* IR < 4: initializers taken out of the graph inputs */
 } oq_pass_report;
 
 /* Removes Identity and inference-mode Dropout, folds nodes whose inputs are
  * constant (and Shape-derived values when the graph's input shapes are
  * static) by running them in the interpreter, removes dead nodes and unused
- * or duplicate initializers. */
+ * or duplicate initializers. In a model of IR version < 4, where every
+ * initializer had to be listed as a graph input too and runtimes take those
+ * as constants, it first takes the initializers out of the graph inputs and
+ * raises the IR version to 4 (the inputs a caller feeds stay the same). */
 oq_status oq_pass_cleanup(oq_model *m, oq_pass_report *r);
 
 /* Folds BatchNormalization into a preceding Conv, ConvTranspose, Gemm or
