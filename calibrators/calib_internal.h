@@ -29,6 +29,9 @@ struct oq_calib_stats {
     int64_t first;           /* absolute index of bin 0 */
     size_t nbins;
     uint64_t *counts;        /* nbins counts (NULL without a histogram) */
+    uint32_t *aux;           /* nbins second counts, used within an update and zero
+                              * between updates (NULL without a histogram) */
+    const struct calib_kern *kern; /* the inner loops (stats_kern.h) */
 };
 
 /* A histogram laid out for a range function: n bins of width w, bin i

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "calib_internal.h"
+#include "stats_kern.h"
 
 int64_t calib_floor_shift(int64_t a, int d)
 {
@@ -131,13 +132,19 @@ oq_status oq_calib_stats_new(const oq_calib_options *o, bool with_histogram,
     oq_calib_stats *s = calloc(1, sizeof *s);
     if (!s)
         return oq_error(OQ_E_NOMEM, "calibration statistics: out of memory");
+    st = calib_kern_select(&s->kern);
+    if (st != OQ_OK) {
+        free(s);
+        return st;
+    }
     s->ema_c = o->moving_average;
     s->hist = with_histogram;
     s->nbins = (size_t)o->bins;
     if (with_histogram) {
         s->counts = calloc(s->nbins, sizeof *s->counts);
-        if (!s->counts) {
-            free(s);
+        s->aux = calloc(s->nbins, sizeof *s->aux);
+        if (!s->counts || !s->aux) {
+            oq_calib_stats_free(s);
             return oq_error(OQ_E_NOMEM, "calibration histogram (%d bins): out of memory",
                             o->bins);
         }
@@ -151,13 +158,16 @@ void oq_calib_stats_free(oq_calib_stats *s)
     if (!s)
         return;
     free(s->counts);
+    free(s->aux);
     free(s);
 }
 
 void calib_stats_drop_histogram(oq_calib_stats *s)
 {
     free(s->counts);
+    free(s->aux);
     s->counts = NULL;
+    s->aux = NULL;
     s->hist = false;
 }
 
@@ -169,10 +179,12 @@ oq_status calib_stats_clone(const oq_calib_stats *s, bool keep_hist, oq_calib_st
     *c = *s;
     c->hist = s->hist && keep_hist;
     c->counts = NULL;
+    c->aux = NULL;
     if (c->hist) {
         c->counts = malloc(s->nbins * sizeof *c->counts);
-        if (!c->counts) {
-            free(c);
+        c->aux = calloc(s->nbins, sizeof *c->aux);
+        if (!c->counts || !c->aux) {
+            oq_calib_stats_free(c);
             return oq_error(OQ_E_NOMEM, "calibration histogram: out of memory");
         }
         memcpy(c->counts, s->counts, s->nbins * sizeof *c->counts);
@@ -181,10 +193,9 @@ oq_status calib_stats_clone(const oq_calib_stats *s, bool keep_hist, oq_calib_st
     return OQ_OK;
 }
 
-/* The batch's extremes; the first NaN or infinity is an error. */
-static oq_status scan_batch(const float *data, size_t n, float *bmin, float *bmax)
+/* The error for a batch that holds a NaN or an infinity: the first one. */
+static oq_status nonfinite_error(const float *data, size_t n)
 {
-    float lo = data[0], hi = data[0];
     for (size_t i = 0; i < n; i++) {
         float x = data[i];
         if (!isfinite(x))
@@ -192,12 +203,73 @@ static oq_status scan_batch(const float *data, size_t n, float *bmin, float *bma
                             "calibration data: value %zu of %zu is %s (NaN and infinities "
                             "cannot be calibrated)",
                             i, n, isnan(x) ? "NaN" : x > 0 ? "+inf" : "-inf");
-        lo = x < lo ? x : lo;
-        hi = x > hi ? x : hi;
     }
-    *bmin = lo;
-    *bmax = hi;
+    return oq_error(OQ_E_INTERNAL, "calibration data: a non-finite value was reported, and "
+                                   "none was found");
+}
+
+/* The batch's extremes; the first NaN or infinity is an error. Between +0
+ * and -0 the data's first zero wins, whichever kernel ran: an extreme that
+ * is zero is the first value equal to zero, as a scan from the front that
+ * replaces the extreme only by a strictly smaller (larger) value leaves it. */
+static oq_status scan_batch(const calib_kern *k, const float *data, size_t n, float *bmin,
+                            float *bmax)
+{
+    if (!k->scan(data, n, bmin, bmax))
+        return nonfinite_error(data, n);
+    if (*bmin == 0.0f || *bmax == 0.0f) {
+        size_t i = 0;
+        while (data[i] != 0.0f)
+            i++;
+        if (*bmin == 0.0f)
+            *bmin = data[i];
+        if (*bmax == 0.0f)
+            *bmax = data[i];
+    }
     return OQ_OK;
+}
+
+/* Adds n values to counts (and alternately to aux when aux is set),
+ * through the kernel's bin indices; zeros are only counted. */
+static void hist_count(const oq_calib_stats *s, const float *data, size_t n, uint32_t *aux,
+                       uint64_t *zeros)
+{
+    double inv = ldexp(1.0, -s->exp2), first = (double)s->first;
+    uint64_t *c = s->counts;
+    int32_t idx[CALIB_BIN_CHUNK];
+    for (size_t i = 0; i < n; i += CALIB_BIN_CHUNK) {
+        size_t m = n - i < CALIB_BIN_CHUNK ? n - i : CALIB_BIN_CHUNK;
+        size_t k = s->kern->bins(data + i, m, inv, first, idx, zeros), j = 0;
+        if (aux)
+            for (; j + 1 < k; j += 2) {
+                c[idx[j]]++;
+                aux[idx[j + 1]]++;
+            }
+        for (; j < k; j++)
+            c[idx[j]]++;
+    }
+}
+
+/* Adds the batch to the histogram (already wide enough for it); its values
+ * lie in bins [b0, b1]. Large batches count through two arrays, which
+ * breaks the chains of increments of one bin (runs of equal values); the
+ * second (uint32) is flushed into the first after at most UINT32_MAX values,
+ * one pass over [b0, b1]. Zeros are added at once. */
+static void hist_add(oq_calib_stats *s, const float *data, size_t n, size_t b0, size_t b1)
+{
+    uint32_t *aux = n / 4 >= b1 - b0 + 1 ? s->aux : NULL;
+    uint64_t zeros = 0;
+    for (size_t done = 0; done < n;) {
+        size_t part = n - done < (size_t)UINT32_MAX ? n - done : (size_t)UINT32_MAX;
+        hist_count(s, data + done, part, aux, &zeros);
+        for (size_t b = b0; aux && b <= b1; b++) {
+            s->counts[b] += aux[b];
+            aux[b] = 0;
+        }
+        done += part;
+    }
+    if (zeros)
+        s->counts[-s->first] += zeros;
 }
 
 static float ema_step(float ema, float v, double c)
@@ -212,7 +284,7 @@ oq_status oq_calib_stats_update(oq_calib_stats *s, const float *data, size_t n)
     if (n == 0)
         return OQ_OK;
     float bmin = 0.0f, bmax = 0.0f;
-    oq_status st = scan_batch(data, n, &bmin, &bmax);
+    oq_status st = scan_batch(s->kern, data, n, &bmin, &bmax);
     if (st != OQ_OK)
         return st;
     float nmin = s->count ? fminf(s->min, bmin) : bmin;
@@ -221,9 +293,8 @@ oq_status oq_calib_stats_update(oq_calib_stats *s, const float *data, size_t n)
         st = hist_reserve(s, nmin, nmax, INT_MIN);
         if (st != OQ_OK)
             return st;
-        double inv = ldexp(1.0, -s->exp2);
-        for (size_t i = 0; i < n; i++)
-            s->counts[(int64_t)floor((double)data[i] * inv) - s->first]++;
+        hist_add(s, data, n, (size_t)(bin_of(bmin, s->exp2) - s->first),
+                 (size_t)(bin_of(bmax, s->exp2) - s->first));
     }
     if (s->ema_c > 0.0 && s->count > 0) {
         s->ema_min = ema_step(s->ema_min, bmin, s->ema_c);
@@ -271,8 +342,12 @@ oq_status oq_calib_stats_merge(oq_calib_stats *dst, const oq_calib_stats *src)
         return st;
     if (dst->count == 0) {
         uint64_t *keep = dst->counts;
+        uint32_t *keep_aux = dst->aux;
+        const struct calib_kern *keep_kern = dst->kern;
         *dst = *src;
         dst->counts = keep;
+        dst->aux = keep_aux;
+        dst->kern = keep_kern;
         if (src->hist)
             memcpy(dst->counts, src->counts, src->nbins * sizeof *src->counts);
         return OQ_OK;

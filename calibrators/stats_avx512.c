@@ -1,0 +1,72 @@
+/* The AVX-512 kernels of the streaming statistics (compiled with -mavx512f
+ * -mavx512bw -mavx512vl; chosen at run time, see stats_kern.c). The
+ * portable kernels in stats_kern.c define what they compute. */
+#include <float.h>
+#include <immintrin.h>
+
+#include "stats_kern.h"
+
+/* Min and max over 32 floats a step, in two pairs of accumulators; NaN is
+ * caught by an unordered compare of the two vectors of a step (min/max
+ * never let it through), infinities by the extremes themselves. The tail is
+ * loaded through a mask, its missing lanes filled with x[0]. */
+static bool scan_avx512(const float *x, size_t n, float *lo, float *hi)
+{
+    __m512 first = _mm512_set1_ps(x[0]);
+    __m512 lo0 = first, hi0 = first, lo1 = first, hi1 = first;
+    __mmask16 nan = 0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+        nan |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q);
+        lo0 = _mm512_min_ps(a, lo0);
+        hi0 = _mm512_max_ps(a, hi0);
+        lo1 = _mm512_min_ps(b, lo1);
+        hi1 = _mm512_max_ps(b, hi1);
+    }
+    for (; i < n; i += 16) {
+        size_t left = n - i < 16 ? n - i : 16;
+        __mmask16 m = (__mmask16)((1u << left) - 1u);
+        __m512 a = _mm512_mask_loadu_ps(first, m, x + i);
+        nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+        lo0 = _mm512_min_ps(a, lo0);
+        hi0 = _mm512_max_ps(a, hi0);
+    }
+    float l = _mm512_reduce_min_ps(_mm512_min_ps(lo0, lo1));
+    float h = _mm512_reduce_max_ps(_mm512_max_ps(hi0, hi1));
+    if (nan || l < -FLT_MAX || h > FLT_MAX)
+        return false;
+    *lo = l;
+    *hi = h;
+    return true;
+}
+
+/* 16 values a step: widened to double, scaled, floored, shifted by first
+ * (all exact) and narrowed to int32; the non-zero ones compressed into idx. */
+static size_t bins_avx512(const float *x, size_t n, double inv, double first, int32_t *idx,
+                          uint64_t *zeros)
+{
+    const __m512d vinv = _mm512_set1_pd(inv), vfirst = _mm512_set1_pd(first);
+    const int down = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += 16) {
+        size_t left = n - i < 16 ? n - i : 16;
+        __mmask16 m = (__mmask16)((1u << left) - 1u);
+        __m512 a = _mm512_maskz_loadu_ps(m, x + i);
+        __mmask16 nz = _mm512_mask_cmp_ps_mask(m, a, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        __m256 a_lo = _mm512_castps512_ps256(a);
+        __m256 a_hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+        __m512d p0 = _mm512_mul_pd(_mm512_cvtps_pd(a_lo), vinv);
+        __m512d p1 = _mm512_mul_pd(_mm512_cvtps_pd(a_hi), vinv);
+        __m256i b0 = _mm512_cvttpd_epi32(_mm512_sub_pd(_mm512_roundscale_pd(p0, down), vfirst));
+        __m256i b1 = _mm512_cvttpd_epi32(_mm512_sub_pd(_mm512_roundscale_pd(p1, down), vfirst));
+        __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(b0), b1, 1);
+        _mm512_mask_compressstoreu_epi32(idx + k, nz, b);
+        unsigned c = (unsigned)__builtin_popcount(nz);
+        k += c;
+        *zeros += left - c;
+    }
+    return k;
+}
+
+const calib_kern calib_kern_avx512 = {"avx512", scan_avx512, bins_avx512};

@@ -1,0 +1,77 @@
+/* The portable kernels of the streaming statistics (see stats_kern.h), and
+ * the choice among the levels that were built. */
+#include <math.h>
+
+#include "stats_kern.h"
+
+static bool scan_ref(const float *x, size_t n, float *lo, float *hi)
+{
+    float l = x[0], h = x[0];
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (!isfinite(v))
+            return false;
+        l = v < l ? v : l;
+        h = v > h ? v : h;
+    }
+    *lo = l;
+    *hi = h;
+    return true;
+}
+
+/* floor(p) by truncation and a correction (no libm call): exact for
+ * |p| < 2^63, and the caller keeps |p| < 2^52. */
+static size_t bins_ref(const float *x, size_t n, double inv, double first, int32_t *idx,
+                       uint64_t *zeros)
+{
+    int64_t f = (int64_t)first;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        double p = (double)x[i] * inv;
+        int64_t b = (int64_t)p;
+        b -= p < (double)b;
+        idx[k] = (int32_t)(b - f);
+        k += x[i] != 0.0f; /* a zero's slot is overwritten by the next value */
+    }
+    *zeros += n - k;
+    return k;
+}
+
+static const calib_kern calib_kern_ref = {"ref", scan_ref, bins_ref};
+
+const calib_kern *calib_kern_for(oq_isa_level level)
+{
+    if (!oq_cpu_has_level(level))
+        return NULL;
+    switch (level) {
+    case OQ_LEVEL_REF:
+        return &calib_kern_ref;
+#ifdef OQ_HAVE_CALIB_AVX2
+    case OQ_LEVEL_AVX2:
+        return &calib_kern_avx2;
+#endif
+#ifdef OQ_HAVE_CALIB_AVX512
+    case OQ_LEVEL_AVX512:
+        return &calib_kern_avx512;
+#endif
+    default:
+        return NULL;
+    }
+}
+
+oq_status calib_kern_select(const calib_kern **out)
+{
+    oq_isa_level ceiling;
+    const char *err = NULL;
+    if (!oq_isa_ceiling(&ceiling, &err))
+        return oq_error(OQ_E_INVALID, "calibration statistics: %s", err);
+    for (int l = (int)ceiling; l > (int)OQ_LEVEL_REF; l--) {
+        const calib_kern *k = calib_kern_for((oq_isa_level)l);
+        if (k) {
+            *out = k;
+            return OQ_OK;
+        }
+    }
+    *out = &calib_kern_ref;
+    return OQ_OK;
+}

@@ -1,0 +1,55 @@
+/* The inner loops of the streaming statistics (stats.c), one set per
+ * instruction-set level: portable C (stats_kern.c, also the reference the
+ * tests compare the others against), AVX2 (stats_avx2.c) and AVX-512
+ * (stats_avx512.c), each compiled with its own flags and picked at run time
+ * under the ONNXQ_ISA ceiling (runtime/kernels/isa.h). Internal to
+ * calibrators/. */
+#ifndef ONNXQ_CALIB_STATS_KERN_H
+#define ONNXQ_CALIB_STATS_KERN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/isa.h"
+#include "onnxq/status.h"
+
+/* The most values one call of calib_bins_fn converts. */
+#define CALIB_BIN_CHUNK 512
+
+/* The extremes of x[0, n), n > 0: true with *lo, *hi set when every value is
+ * finite; false (with *lo, *hi unspecified) when one is NaN or infinite. A
+ * zero extreme may come back as +0 or -0 whatever the data's first zero is
+ * (stats.c settles the sign). */
+typedef bool (*calib_scan_fn)(const float *x, size_t n, float *lo, float *hi);
+
+/* The histogram bins of the non-zero values of x[0, n), n <= CALIB_BIN_CHUNK:
+ * floor(x * inv) - first for each, in order, written to idx; returns how many
+ * were written and adds the number of zeros (+0 and -0) to *zeros. inv is a
+ * power of two and first an integer such that every index lands in
+ * [0, 2^31) and |x * inv| < 2^52 (the histogram invariants guarantee both),
+ * so x * inv is exact in double and so is the floor. */
+typedef size_t (*calib_bins_fn)(const float *x, size_t n, double inv, double first,
+                                int32_t *idx, uint64_t *zeros);
+
+typedef struct calib_kern {
+    const char *name;
+    calib_scan_fn scan;
+    calib_bins_fn bins;
+} calib_kern;
+
+/* The kernels of one level: NULL when they were not built or this CPU lacks
+ * the level. */
+const calib_kern *calib_kern_for(oq_isa_level level);
+/* The fastest kernels at or below the ONNXQ_ISA ceiling; an error when
+ * ONNXQ_ISA is set to something this CPU cannot run. */
+oq_status calib_kern_select(const calib_kern **out);
+
+#ifdef OQ_HAVE_CALIB_AVX2
+extern const calib_kern calib_kern_avx2;
+#endif
+#ifdef OQ_HAVE_CALIB_AVX512
+extern const calib_kern calib_kern_avx512;
+#endif
+
+#endif

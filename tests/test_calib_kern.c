@@ -1,0 +1,313 @@
+/* The inner loops of the calibration statistics (calibrators/stats_kern.h):
+ * every kernel level this build and CPU have (portable C, AVX2, AVX-512)
+ * against direct computations — extremes against a scalar loop, bin
+ * indices against libm's floor — on bin edges, denormals, huge and tiny
+ * values, signed zeros and every tail length; NaN and infinities at every
+ * position; and whole statistics updated under each ONNXQ_ISA level against
+ * the portable level, bit for bit (counts, extremes, the sign of a zero
+ * extreme, error messages). */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../calibrators/stats_kern.h"
+#include "onnxq/onnxq.h"
+#include "testutil.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint64_t next_u64(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+static double urand(void) { return (double)(next_u64() >> 11) / 9007199254740992.0; }
+static float gauss(void)
+{
+    double u = urand(), v = urand();
+    return (float)(sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v));
+}
+
+static bool same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* ---- extremes ---- */
+
+static void scan_direct(const float *x, size_t n, float *lo, float *hi)
+{
+    *lo = *hi = x[0];
+    for (size_t i = 1; i < n; i++) {
+        *lo = x[i] < *lo ? x[i] : *lo;
+        *hi = x[i] > *hi ? x[i] : *hi;
+    }
+}
+
+static void test_scan(const calib_kern *k)
+{
+    enum { N = 4200 };
+    float *x = malloc(N * sizeof *x);
+    const size_t lens[] = {1, 2, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000, 4097, N};
+    int bad = 0;
+    for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
+        size_t n = lens[t];
+        for (int kind = 0; kind < 4; kind++) {
+            for (size_t i = 0; i < n; i++) {
+                float g = gauss();
+                x[i] = kind == 0 ? g : kind == 1 ? (g > 0 ? g : 0.0f) /* ReLU */
+                       : kind == 2 ? g * 1e-41f                      /* denormals */
+                                   : (i % 3 ? FLT_MAX : -FLT_MAX) * (float)urand();
+            }
+            if (kind == 3 && n > 2) {
+                x[n / 2] = FLT_MAX; /* the largest finite values are no infinity */
+                x[n - 1] = -FLT_MAX;
+            }
+            float lo, hi, rlo, rhi;
+            scan_direct(x, n, &rlo, &rhi);
+            if (!k->scan(x, n, &lo, &hi) || lo != rlo || hi != rhi) {
+                if (bad++ < 5)
+                    fprintf(stderr, "%s scan n=%zu kind %d: [%g, %g] vs [%g, %g]\n", k->name,
+                            n, kind, lo, hi, rlo, rhi);
+            }
+        }
+    }
+    CHECK(bad == 0);
+    /* a NaN or an infinity anywhere, in every length up to 70 */
+    const float nonfinite[] = {NAN, -NAN, INFINITY, -INFINITY};
+    bad = 0;
+    for (size_t n = 1; n <= 70; n++)
+        for (size_t pos = 0; pos < n; pos++)
+            for (int v = 0; v < 4; v++) {
+                for (size_t i = 0; i < n; i++)
+                    x[i] = gauss();
+                x[pos] = nonfinite[v];
+                float lo, hi;
+                if (k->scan(x, n, &lo, &hi) && bad++ < 5)
+                    fprintf(stderr, "%s scan: missed %g at %zu of %zu\n", k->name,
+                            nonfinite[v], pos, n);
+            }
+    CHECK(bad == 0);
+    free(x);
+}
+
+/* ---- bin indices ---- */
+
+/* Checks the kernel's indices and zero count for x[0, n) at width 2^e
+ * against libm's floor; first is the least bin. */
+static bool bins_match(const calib_kern *k, const float *x, size_t n, int e)
+{
+    double inv = ldexp(1.0, -e);
+    int64_t first = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        int64_t b = (int64_t)floor((double)x[i] * inv);
+        first = b < first ? b : first;
+    }
+    int32_t idx[CALIB_BIN_CHUNK + 16];
+    for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
+        idx[i] = -7;
+    uint64_t zeros = 5;
+    size_t got = k->bins(x, n, inv, (double)first, idx, &zeros), m = 0;
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] == 0.0f)
+            continue;
+        int64_t want = (int64_t)floor((double)x[i] * inv) - first;
+        if (m >= got || idx[m] != want) {
+            if (ok)
+                fprintf(stderr, "%s bins: value %zu (%a) at 2^%d: %d, expected %lld\n", k->name,
+                        i, (double)x[i], e, m < got ? idx[m] : -1, (long long)want);
+            ok = false;
+        }
+        m++;
+    }
+    if (got != m || zeros != 5 + (n - m)) {
+        fprintf(stderr, "%s bins: %zu indices (expected %zu), %llu zeros (expected %zu)\n",
+                k->name, got, m, (unsigned long long)(zeros - 5), n - m);
+        ok = false;
+    }
+    return ok;
+}
+
+static void test_bins(const calib_kern *k)
+{
+    float x[CALIB_BIN_CHUNK] = {0};
+    int bad = 0;
+    for (size_t n = 0; n <= CALIB_BIN_CHUNK; n += n < 40 ? 1 : 37) {
+        /* Gaussian data at 2048 bins over [-4, 4], a third of them zeros */
+        for (size_t i = 0; i < n; i++)
+            x[i] = i % 3 == 1 ? (i % 2 ? 0.0f : -0.0f) : gauss();
+        bad += !bins_match(k, x, n, -8);
+        /* exact bin edges and their neighbours, both signs */
+        for (size_t i = 0; i < n; i++) {
+            float edge = (float)ldexp((double)(int)(next_u64() % 64) - 32.0, -5);
+            int side = (int)(i % 3);
+            x[i] = side == 0 ? edge : side == 1 ? nextafterf(edge, -1e9f) : nextafterf(edge, 1e9f);
+        }
+        bad += !bins_match(k, x, n, -5);
+        /* tiny negative values in wide bins: floor is -1, never -0 */
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)(i % 2 ? -1e-30 * urand() - 1e-45 : 300.0 * urand());
+        bad += !bins_match(k, x, n, 2);
+        /* denormals at the finest width the invariants allow */
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)(ldexp(1.0, -149) * (double)((int)(next_u64() % 2000) - 1000));
+        bad += !bins_match(k, x, n, -149);
+        /* the largest floats at 2^76: |x / 2^e| just below 2^52, bins 2^28 apart */
+        for (int sign = -1; sign <= 1; sign += 2) {
+            for (size_t i = 0; i < n; i++) {
+                x[i] = FLT_MAX * (float)sign;
+                for (int u = (int)(next_u64() % 8); u > 0; u--)
+                    x[i] = nextafterf(x[i], 0.0f);
+            }
+            bad += !bins_match(k, x, n, 128 - 52);
+        }
+    }
+    CHECK(bad == 0);
+}
+
+/* ---- whole statistics under each ONNXQ_ISA level ---- */
+
+static const char *const level_env[] = {"ref", "avx2", "avx512"};
+
+static oq_calib_stats *stats_under(const char *isa, bool hist, const float *x, size_t n,
+                                   size_t batch)
+{
+    setenv("ONNXQ_ISA", isa, 1);
+    oq_calib_options o;
+    oq_calib_options_default(&o);
+    o.method = hist ? OQ_CALIB_PERCENTILE : OQ_CALIB_MINMAX;
+    oq_calib_stats *s = NULL;
+    CHECK_OK(oq_calib_stats_new(&o, hist, &s));
+    for (size_t i = 0; s && i < n; i += batch)
+        CHECK_OK(oq_calib_stats_update(s, x + i, n - i < batch ? n - i : batch));
+    unsetenv("ONNXQ_ISA");
+    return s;
+}
+
+static bool same_stats(const oq_calib_stats *a, const oq_calib_stats *b)
+{
+    float amin, amax, bmin, bmax;
+    uint64_t an, bn;
+    oq_calib_stats_minmax(a, &amin, &amax, &an);
+    oq_calib_stats_minmax(b, &bmin, &bmax, &bn);
+    if (!same_bits(amin, bmin) || !same_bits(amax, bmax) || an != bn)
+        return false;
+    size_t na, nb;
+    int ea, eb;
+    int64_t fa, fb;
+    const uint64_t *ca, *cb;
+    bool ha = oq_calib_stats_histogram(a, &na, &ea, &fa, &ca);
+    bool hb = oq_calib_stats_histogram(b, &nb, &eb, &fb, &cb);
+    if (ha != hb)
+        return false;
+    return !ha || (na == nb && ea == eb && fa == fb && memcmp(ca, cb, na * sizeof *ca) == 0);
+}
+
+static void test_levels(void)
+{
+    enum { N = 200000 };
+    float *x = malloc(N * sizeof *x);
+    for (int data = 0; data < 3; data++) {
+        for (size_t i = 0; i < N; i++) {
+            float g = gauss() * (float)(1.0 + (double)i / 5000.0); /* growing: re-binning */
+            x[i] = data == 0 ? g : data == 1 ? (g > 0 ? g : (i % 5 ? 0.0f : -0.0f))
+                                             : (float)(int)(g * 4.0f); /* runs of equal bins */
+        }
+        const size_t batches[] = {1, 37, 4096, N};
+        for (size_t b = 0; b < 4; b++)
+            for (int hist = 0; hist < 2; hist++) {
+                oq_calib_stats *ref = stats_under("ref", hist, x, N, batches[b]);
+                for (int l = OQ_LEVEL_AVX2; l <= OQ_LEVEL_AVX512; l++) {
+                    if (!calib_kern_for((oq_isa_level)l))
+                        continue;
+                    oq_calib_stats *s = stats_under(level_env[l], hist, x, N, batches[b]);
+                    CHECK(s && ref && same_stats(s, ref));
+                    oq_calib_stats_free(s);
+                }
+                oq_calib_stats_free(ref);
+            }
+    }
+    free(x);
+}
+
+/* The sign of a zero extreme is the data's first zero's, on every level. */
+static void test_signed_zero(void)
+{
+    float x[100];
+    for (int l = OQ_LEVEL_REF; l <= OQ_LEVEL_AVX512; l++) {
+        if (!calib_kern_for((oq_isa_level)l))
+            continue;
+        for (size_t first = 0; first < 100; first += 7) {
+            for (int neg = 0; neg < 2; neg++) {
+                for (size_t i = 0; i < 100; i++) /* zeros of the other sign after the first */
+                    x[i] = i < first ? 1.0f + (float)i : i % 2 ? 2.0f : (neg ? 0.0f : -0.0f);
+                x[first] = neg ? -0.0f : 0.0f;
+                oq_calib_stats *s = stats_under(level_env[l], true, x, 100, 100);
+                float mn, mx;
+                oq_calib_stats_minmax(s, &mn, &mx, NULL);
+                CHECK(same_bits(mn, x[first]));
+                oq_calib_stats_free(s);
+                for (size_t i = 0; i < 100; i++)
+                    x[i] = -x[i];
+                x[first] = neg ? -0.0f : 0.0f;
+                s = stats_under(level_env[l], false, x, 100, 100);
+                oq_calib_stats_minmax(s, &mn, &mx, NULL);
+                CHECK(same_bits(mx, x[first]));
+                oq_calib_stats_free(s);
+            }
+        }
+    }
+}
+
+/* The first NaN or infinity is named the same way on every level. */
+static void test_errors(void)
+{
+    float x[300];
+    for (int l = OQ_LEVEL_REF; l <= OQ_LEVEL_AVX512; l++) {
+        if (!calib_kern_for((oq_isa_level)l))
+            continue;
+        const size_t pos[] = {0, 5, 31, 32, 200, 299};
+        for (size_t p = 0; p < 6; p++) {
+            for (size_t i = 0; i < 300; i++)
+                x[i] = gauss();
+            x[pos[p]] = p % 2 ? NAN : -INFINITY;
+            if (pos[p] < 299)
+                x[299] = INFINITY; /* only the first is named */
+            char want[64];
+            snprintf(want, sizeof want, "value %zu of 300 is %s", pos[p], p % 2 ? "NaN" : "-inf");
+            oq_calib_stats *s = stats_under(level_env[l], true, x, 0, 1);
+            setenv("ONNXQ_ISA", level_env[l], 1);
+            CHECK_ERR(oq_calib_stats_update(s, x, 300), OQ_E_INVALID, want);
+            unsetenv("ONNXQ_ISA");
+            oq_calib_stats_free(s);
+        }
+    }
+    setenv("ONNXQ_ISA", "sse9", 1);
+    oq_calib_options o;
+    oq_calib_options_default(&o);
+    oq_calib_stats *s = NULL;
+    CHECK_ERR(oq_calib_stats_new(&o, true, &s), OQ_E_INVALID, "ONNXQ_ISA");
+    CHECK(s == NULL);
+    unsetenv("ONNXQ_ISA");
+}
+
+int main(void)
+{
+    unsetenv("ONNXQ_ISA");
+    int levels = 0;
+    for (int l = OQ_LEVEL_REF; l < OQ_LEVEL_COUNT; l++) {
+        const calib_kern *k = calib_kern_for((oq_isa_level)l);
+        if (!k)
+            continue;
+        printf("kernels: %s\n", k->name);
+        levels++;
+        test_scan(k);
+        test_bins(k);
+    }
+    CHECK(levels >= 1);
+    test_levels();
+    test_signed_zero();
+    test_errors();
+    return TEST_SUMMARY();
+}
