@@ -385,6 +385,46 @@ static oq_status per_sample_layout(const char *path, const dir_list *d,
     return st;
 }
 
+/* True when every .npy/.pb file of d is named input_K or output_K (K digits)
+ * and one is an input: a single sample in the ONNX test data layout (a
+ * test_data_set_N folder given directly). */
+static bool is_test_data_set(const dir_list *d)
+{
+    bool any_input = false;
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->e[i].type != ENT_TENSOR)
+            continue;
+        const char *f = d->e[i].name, *digits;
+        if (!strncmp(f, "input_", 6))
+            digits = f + 6, any_input = true;
+        else if (!strncmp(f, "output_", 7))
+            digits = f + 7;
+        else
+            return false;
+        const char *p = digits;
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (p == digits || *p != '.')
+            return false;
+    }
+    return any_input;
+}
+
+/* The folder itself is one sample (is_test_data_set). */
+static oq_status one_sample_folder(const char *path, const dir_list *d,
+                                   const oq_value_info *const *inputs, size_t n, data_list *l)
+{
+    size_t *match = malloc(n * sizeof *match);
+    if (!match)
+        return oq_error(OQ_E_NOMEM, "out of memory");
+    oq_status st = sample_match(path, d, inputs, n, match);
+    for (size_t k = 0; st == OQ_OK && k < n; k++)
+        st = dlist_push(l, path, d->e[match[k]].name);
+    free(match);
+    snprintf(l->desc, sizeof l->desc, "one sample folder (input_K.pb)");
+    return st;
+}
+
 static oq_status single_file(const char *path, const oq_value_info *const *inputs, size_t n,
                              data_list *l)
 {
@@ -414,6 +454,8 @@ static oq_status folder_layout(const char *path, const dir_list *d,
         return oq_error(OQ_E_INVALID, "%s: the folder holds both .npy/.pb files (%zu) and "
                                       "sub-folders (%zu); which are the data is ambiguous",
                         path, nt, nd);
+    if (nt && is_test_data_set(d))
+        return one_sample_folder(path, d, inputs, n, l);
     if (nt || ni) {
         if ((st = need_one_input(path, ni ? "a folder of images" : "a folder of files",
                                  inputs, n)) != OQ_OK)

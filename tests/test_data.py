@@ -235,6 +235,11 @@ def multi_input_cases():
         save_pb(os.path.join(s, "output_0.pb"), x[sl])
     expect_batches("ONNX test data layout (input_K.pb, output_K.pb ignored)", mm, d,
                    ["--batch-size", "4"], exp)
+    expect_batches("one test_data_set_N folder given directly: one sample folder", mm,
+                   os.path.join(d, "test_data_set_1"), ["--batch-size", "4"], [[x[2:4], y[2:4]]])
+    os.remove(os.path.join(d, "test_data_set_1", "input_1.pb"))
+    expect_error("a test_data_set_N folder without input_1", mm,
+                 os.path.join(d, "test_data_set_1"), [], "no file for input 'y'")
     d = fresh("per_sample_names")
     for i in range(6):
         s = os.path.join(d, f"s{i:02d}")
@@ -269,6 +274,9 @@ def multi_input_cases():
             os.path.join(base, "test_data_set_0", f"input_{k}.pb"))) for k in range(len(names))]
         got = expect_batches(f"ONNX backend test data {rel}", os.path.join(base, "model.onnx"),
                              base, [], [ref])
+        got = expect_batches(f"ONNX backend test data {rel}/test_data_set_0",
+                             os.path.join(base, "model.onnx"),
+                             os.path.join(base, "test_data_set_0"), [], [ref])
         del got
 
 

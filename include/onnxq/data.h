@@ -19,6 +19,8 @@
  *    input_K.pb after its position K among the inputs given to oq_data_open
  *    (the ONNX test data layout, test_data_set_N/input_K.pb; files named
  *    output_* are ignored there); NAME.png/.jpg/.jpeg for an image input.
+ *  - one such sample folder given directly: a folder whose .npy/.pb files are
+ *    all named input_K or output_K (a test_data_set_N folder) is one sample.
  *  - a folder of images (.png, .jpg, .jpeg, any case; name order) for a model
  *    with one image input (4-D, C = 1 or 3); preprocessed as described at
  *    oq_data_options.
