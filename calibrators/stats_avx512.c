@@ -41,13 +41,17 @@ static bool scan_avx512(const float *x, size_t n, float *lo, float *hi)
     return true;
 }
 
+/* The rounding immediate of roundscale: toward -inf, no exceptions (a macro:
+ * the instruction takes it as an immediate, which a const variable is not
+ * at every optimisation level). */
+#define ROUND_DOWN (_MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
+
 /* 16 values a step: widened to double, scaled, floored, shifted by first
  * (all exact) and narrowed to int32; the non-zero ones compressed into idx. */
 static size_t bins_avx512(const float *x, size_t n, double inv, double first, int32_t *idx,
                           uint64_t *zeros)
 {
     const __m512d vinv = _mm512_set1_pd(inv), vfirst = _mm512_set1_pd(first);
-    const int down = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
     size_t k = 0;
     for (size_t i = 0; i < n; i += 16) {
         size_t left = n - i < 16 ? n - i : 16;
@@ -58,10 +62,12 @@ static size_t bins_avx512(const float *x, size_t n, double inv, double first, in
         __m256 a_hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
         __m512d p0 = _mm512_mul_pd(_mm512_cvtps_pd(a_lo), vinv);
         __m512d p1 = _mm512_mul_pd(_mm512_cvtps_pd(a_hi), vinv);
-        __m256i b0 = _mm512_cvttpd_epi32(_mm512_sub_pd(_mm512_roundscale_pd(p0, down), vfirst));
-        __m256i b1 = _mm512_cvttpd_epi32(_mm512_sub_pd(_mm512_roundscale_pd(p1, down), vfirst));
+        __m256i b0 =
+            _mm512_cvttpd_epi32(_mm512_sub_pd(_mm512_roundscale_pd(p0, ROUND_DOWN), vfirst));
+        __m256i b1 =
+            _mm512_cvttpd_epi32(_mm512_sub_pd(_mm512_roundscale_pd(p1, ROUND_DOWN), vfirst));
         __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(b0), b1, 1);
-        _mm512_mask_compressstoreu_epi32(idx + k, nz, b);
+        _mm512_storeu_si512(idx + k, _mm512_maskz_compress_epi32(nz, b));
         unsigned c = (unsigned)__builtin_popcount(nz);
         k += c;
         *zeros += left - c;
@@ -69,4 +75,28 @@ static size_t bins_avx512(const float *x, size_t n, double inv, double first, in
     return k;
 }
 
-const calib_kern calib_kern_avx512 = {"avx512", scan_avx512, bins_avx512};
+/* The same in float (bins_f32's conditions): 16 values a step, one vector
+ * each of multiply, floor, conversion and subtraction. */
+static size_t bins_f32_avx512(const float *x, size_t n, double inv, double first,
+                              int32_t *idx, uint64_t *zeros)
+{
+    const __m512 vinv = _mm512_set1_ps((float)inv);
+    const __m512i vfirst = _mm512_set1_epi32((int32_t)first);
+    const int down = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += 16) {
+        size_t left = n - i < 16 ? n - i : 16;
+        __mmask16 m = (__mmask16)((1u << left) - 1u);
+        __m512 a = _mm512_maskz_loadu_ps(m, x + i);
+        __mmask16 nz = _mm512_mask_cmp_ps_mask(m, a, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        __m512 p = _mm512_roundscale_ps(_mm512_mul_ps(a, vinv), down);
+        __m512i b = _mm512_sub_epi32(_mm512_cvttps_epi32(p), vfirst);
+        _mm512_storeu_si512(idx + k, _mm512_maskz_compress_epi32(nz, b));
+        unsigned c = (unsigned)__builtin_popcount(nz);
+        k += c;
+        *zeros += left - c;
+    }
+    return k;
+}
+
+const calib_kern calib_kern_avx512 = {"avx512", scan_avx512, bins_avx512, bins_f32_avx512};
