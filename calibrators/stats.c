@@ -230,16 +230,20 @@ static oq_status scan_batch(const calib_kern *k, const float *data, size_t n, fl
 }
 
 /* Adds n values to counts (and alternately to aux when aux is set),
- * through the kernel's bin indices; zeros are only counted. */
-static void hist_count(const oq_calib_stats *s, const float *data, size_t n, uint32_t *aux,
-                       uint64_t *zeros)
+ * through the kernel's bin indices; zeros are only counted. maxabs bounds
+ * |data|: when the scaled values stay below 2^24 (and the width is at most
+ * 1), the indices are exact in float. */
+static void hist_count(const oq_calib_stats *s, const float *data, size_t n, double maxabs,
+                       uint32_t *aux, uint64_t *zeros)
 {
     double inv = ldexp(1.0, -s->exp2), first = (double)s->first;
+    bool f32 = s->exp2 <= 0 && s->exp2 >= -126 && maxabs * inv < 16777216.0;
+    calib_bins_fn bins = f32 ? s->kern->bins_f32 : s->kern->bins;
     uint64_t *c = s->counts;
-    int32_t idx[CALIB_BIN_CHUNK];
+    int32_t idx[CALIB_BIN_IDX];
     for (size_t i = 0; i < n; i += CALIB_BIN_CHUNK) {
         size_t m = n - i < CALIB_BIN_CHUNK ? n - i : CALIB_BIN_CHUNK;
-        size_t k = s->kern->bins(data + i, m, inv, first, idx, zeros), j = 0;
+        size_t k = bins(data + i, m, inv, first, idx, zeros), j = 0;
         if (aux)
             for (; j + 1 < k; j += 2) {
                 c[idx[j]]++;
@@ -251,17 +255,20 @@ static void hist_count(const oq_calib_stats *s, const float *data, size_t n, uin
 }
 
 /* Adds the batch to the histogram (already wide enough for it); its values
- * lie in bins [b0, b1]. Large batches count through two arrays, which
- * breaks the chains of increments of one bin (runs of equal values); the
- * second (uint32) is flushed into the first after at most UINT32_MAX values,
- * one pass over [b0, b1]. Zeros are added at once. */
-static void hist_add(oq_calib_stats *s, const float *data, size_t n, size_t b0, size_t b1)
+ * lie in [bmin, bmax], bins [b0, b1]. Large batches count through two
+ * arrays, which breaks the chains of increments of one bin (runs of equal
+ * values); the second (uint32) is flushed into the first after at most
+ * UINT32_MAX values, one pass over [b0, b1]. Zeros are added at once. */
+static void hist_add(oq_calib_stats *s, const float *data, size_t n, float bmin, float bmax)
 {
+    size_t b0 = (size_t)(bin_of(bmin, s->exp2) - s->first);
+    size_t b1 = (size_t)(bin_of(bmax, s->exp2) - s->first);
+    double maxabs = fmax(fabs((double)bmin), fabs((double)bmax));
     uint32_t *aux = n / 4 >= b1 - b0 + 1 ? s->aux : NULL;
     uint64_t zeros = 0;
     for (size_t done = 0; done < n;) {
         size_t part = n - done < (size_t)UINT32_MAX ? n - done : (size_t)UINT32_MAX;
-        hist_count(s, data + done, part, aux, &zeros);
+        hist_count(s, data + done, part, maxabs, aux, &zeros);
         for (size_t b = b0; aux && b <= b1; b++) {
             s->counts[b] += aux[b];
             aux[b] = 0;
@@ -293,8 +300,7 @@ oq_status oq_calib_stats_update(oq_calib_stats *s, const float *data, size_t n)
         st = hist_reserve(s, nmin, nmax, INT_MIN);
         if (st != OQ_OK)
             return st;
-        hist_add(s, data, n, (size_t)(bin_of(bmin, s->exp2) - s->first),
-                 (size_t)(bin_of(bmax, s->exp2) - s->first));
+        hist_add(s, data, n, bmin, bmax);
     }
     if (s->ema_c > 0.0 && s->count > 0) {
         s->ema_min = ema_step(s->ema_min, bmin, s->ema_c);

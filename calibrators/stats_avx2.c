@@ -81,4 +81,34 @@ static size_t bins_avx2(const float *x, size_t n, double inv, double first, int3
     return k;
 }
 
-const calib_kern calib_kern_avx2 = {"avx2", scan_avx2, bins_avx2};
+/* The same in float (bins_f32's conditions): 8 values a step. */
+static size_t bins_f32_avx2(const float *x, size_t n, double inv, double first, int32_t *idx,
+                            uint64_t *zeros)
+{
+    const __m256 vinv = _mm256_set1_ps((float)inv);
+    const __m256i vfirst = _mm256_set1_epi32((int32_t)first);
+    size_t k = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_loadu_ps(x + i);
+        int nz = ~_mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_EQ_OQ));
+        __m256 p = _mm256_floor_ps(_mm256_mul_ps(a, vinv));
+        int32_t b[8];
+        _mm256_storeu_si256((__m256i *)b, _mm256_sub_epi32(_mm256_cvttps_epi32(p), vfirst));
+        for (int j = 0; j < 8; j++) {
+            idx[k] = b[j];
+            k += (size_t)((nz >> j) & 1);
+        }
+    }
+    float finv = (float)inv;
+    for (; i < n; i++) {
+        float p = x[i] * finv;
+        int32_t b = (int32_t)p;
+        b -= p < (float)b;
+        idx[k] = b - (int32_t)first;
+        k += x[i] != 0.0f;
+    }
+    *zeros += n - k;
+    return k;
+}
+
+const calib_kern calib_kern_avx2 = {"avx2", scan_avx2, bins_avx2, bins_f32_avx2};

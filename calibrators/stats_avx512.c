@@ -82,14 +82,13 @@ static size_t bins_f32_avx512(const float *x, size_t n, double inv, double first
 {
     const __m512 vinv = _mm512_set1_ps((float)inv);
     const __m512i vfirst = _mm512_set1_epi32((int32_t)first);
-    const int down = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
     size_t k = 0;
     for (size_t i = 0; i < n; i += 16) {
         size_t left = n - i < 16 ? n - i : 16;
         __mmask16 m = (__mmask16)((1u << left) - 1u);
         __m512 a = _mm512_maskz_loadu_ps(m, x + i);
         __mmask16 nz = _mm512_mask_cmp_ps_mask(m, a, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-        __m512 p = _mm512_roundscale_ps(_mm512_mul_ps(a, vinv), down);
+        __m512 p = _mm512_roundscale_ps(_mm512_mul_ps(a, vinv), ROUND_DOWN);
         __m512i b = _mm512_sub_epi32(_mm512_cvttps_epi32(p), vfirst);
         _mm512_storeu_si512(idx + k, _mm512_maskz_compress_epi32(nz, b));
         unsigned c = (unsigned)__builtin_popcount(nz);

@@ -37,7 +37,25 @@ static size_t bins_ref(const float *x, size_t n, double inv, double first, int32
     return k;
 }
 
-static const calib_kern calib_kern_ref = {"ref", scan_ref, bins_ref};
+/* The same in float, under bins_f32's conditions: |p| < 2^24. */
+static size_t bins_f32_ref(const float *x, size_t n, double inv, double first, int32_t *idx,
+                           uint64_t *zeros)
+{
+    float finv = (float)inv;
+    int32_t f = (int32_t)first;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        float p = x[i] * finv;
+        int32_t b = (int32_t)p;
+        b -= p < (float)b;
+        idx[k] = b - f;
+        k += x[i] != 0.0f;
+    }
+    *zeros += n - k;
+    return k;
+}
+
+static const calib_kern calib_kern_ref = {"ref", scan_ref, bins_ref, bins_f32_ref};
 
 const calib_kern *calib_kern_for(oq_isa_level level)
 {

@@ -14,8 +14,10 @@
 #include "kernels/isa.h"
 #include "onnxq/status.h"
 
-/* The most values one call of calib_bins_fn converts. */
+/* The most values one call of calib_bins_fn converts, and the room its
+ * output needs (a kernel may store a whole vector past the last index). */
 #define CALIB_BIN_CHUNK 512
+#define CALIB_BIN_IDX (CALIB_BIN_CHUNK + 16)
 
 /* The extremes of x[0, n), n > 0: true with *lo, *hi set when every value is
  * finite; false (with *lo, *hi unspecified) when one is NaN or infinite. A
@@ -24,11 +26,16 @@
 typedef bool (*calib_scan_fn)(const float *x, size_t n, float *lo, float *hi);
 
 /* The histogram bins of the non-zero values of x[0, n), n <= CALIB_BIN_CHUNK:
- * floor(x * inv) - first for each, in order, written to idx; returns how many
- * were written and adds the number of zeros (+0 and -0) to *zeros. inv is a
- * power of two and first an integer such that every index lands in
- * [0, 2^31) and |x * inv| < 2^52 (the histogram invariants guarantee both),
- * so x * inv is exact in double and so is the floor. */
+ * floor(x * inv) - first for each, in order, written to idx (room for
+ * CALIB_BIN_IDX entries); returns how many were written and adds the number
+ * of zeros (+0 and -0) to *zeros. inv is a power of two and first an integer
+ * such that every index lands in [0, 2^31) and |x * inv| < 2^52 (the
+ * histogram invariants guarantee both), so x * inv is exact in double and so
+ * is the floor.
+ * bins_f32 computes the same in float, twice as many values a step, and
+ * needs more: 1 <= inv <= 2^126 and |x * inv| < 2^24 for every x, so that
+ * x * inv (a float scaled up, never underflowing) and its floor are exact in
+ * float and the indices in int32. */
 typedef size_t (*calib_bins_fn)(const float *x, size_t n, double inv, double first,
                                 int32_t *idx, uint64_t *zeros);
 
@@ -36,6 +43,7 @@ typedef struct calib_kern {
     const char *name;
     calib_scan_fn scan;
     calib_bins_fn bins;
+    calib_bins_fn bins_f32;
 } calib_kern;
 
 /* The kernels of one level: NULL when they were not built or this CPU lacks

@@ -94,8 +94,9 @@ static void test_scan(const calib_kern *k)
 /* ---- bin indices ---- */
 
 /* Checks the kernel's indices and zero count for x[0, n) at width 2^e
- * against libm's floor; first is the least bin. */
-static bool bins_match(const calib_kern *k, const float *x, size_t n, int e)
+ * against libm's floor; first is the least bin. With f32, bins_f32 (whose
+ * conditions the caller meets). */
+static bool bins_match(const calib_kern *k, bool f32, const float *x, size_t n, int e)
 {
     double inv = ldexp(1.0, -e);
     int64_t first = INT64_MAX;
@@ -107,7 +108,8 @@ static bool bins_match(const calib_kern *k, const float *x, size_t n, int e)
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
         idx[i] = -7;
     uint64_t zeros = 5;
-    size_t got = k->bins(x, n, inv, (double)first, idx, &zeros), m = 0;
+    calib_bins_fn bins = f32 ? k->bins_f32 : k->bins;
+    size_t got = bins(x, n, inv, (double)first, idx, &zeros), m = 0;
     bool ok = true;
     for (size_t i = 0; i < n; i++) {
         if (x[i] == 0.0f)
@@ -115,8 +117,9 @@ static bool bins_match(const calib_kern *k, const float *x, size_t n, int e)
         int64_t want = (int64_t)floor((double)x[i] * inv) - first;
         if (m >= got || idx[m] != want) {
             if (ok)
-                fprintf(stderr, "%s bins: value %zu (%a) at 2^%d: %d, expected %lld\n", k->name,
-                        i, (double)x[i], e, m < got ? idx[m] : -1, (long long)want);
+                fprintf(stderr, "%s bins%s: value %zu (%a) at 2^%d: %d, expected %lld\n",
+                        k->name, f32 ? "_f32" : "", i, (double)x[i], e, m < got ? idx[m] : -1,
+                        (long long)want);
             ok = false;
         }
         m++;
@@ -137,22 +140,26 @@ static void test_bins(const calib_kern *k)
         /* Gaussian data at 2048 bins over [-4, 4], a third of them zeros */
         for (size_t i = 0; i < n; i++)
             x[i] = i % 3 == 1 ? (i % 2 ? 0.0f : -0.0f) : gauss();
-        bad += !bins_match(k, x, n, -8);
+        bad += !bins_match(k, false, x, n, -8) + !bins_match(k, true, x, n, -8);
         /* exact bin edges and their neighbours, both signs */
         for (size_t i = 0; i < n; i++) {
             float edge = (float)ldexp((double)(int)(next_u64() % 64) - 32.0, -5);
             int side = (int)(i % 3);
             x[i] = side == 0 ? edge : side == 1 ? nextafterf(edge, -1e9f) : nextafterf(edge, 1e9f);
         }
-        bad += !bins_match(k, x, n, -5);
+        bad += !bins_match(k, false, x, n, -5) + !bins_match(k, true, x, n, -5);
+        /* scaled values just below 2^24, the float kernel's limit */
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)(16383.999 * (i % 2 ? 1.0 : -1.0) * (1.0 - 1e-6 * urand()));
+        bad += !bins_match(k, false, x, n, -10) + !bins_match(k, true, x, n, -10);
+        /* denormals at 2^-126 (the float kernel's finest), 2^-149 (the finest) */
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)(ldexp(1.0, -149) * (double)((int)(next_u64() % 2000) - 1000));
+        bad += !bins_match(k, false, x, n, -149) + !bins_match(k, true, x, n, -126);
         /* tiny negative values in wide bins: floor is -1, never -0 */
         for (size_t i = 0; i < n; i++)
             x[i] = (float)(i % 2 ? -1e-30 * urand() - 1e-45 : 300.0 * urand());
-        bad += !bins_match(k, x, n, 2);
-        /* denormals at the finest width the invariants allow */
-        for (size_t i = 0; i < n; i++)
-            x[i] = (float)(ldexp(1.0, -149) * (double)((int)(next_u64() % 2000) - 1000));
-        bad += !bins_match(k, x, n, -149);
+        bad += !bins_match(k, false, x, n, 2);
         /* the largest floats at 2^76: |x / 2^e| just below 2^52, bins 2^28 apart */
         for (int sign = -1; sign <= 1; sign += 2) {
             for (size_t i = 0; i < n; i++) {
@@ -160,7 +167,7 @@ static void test_bins(const calib_kern *k)
                 for (int u = (int)(next_u64() % 8); u > 0; u--)
                     x[i] = nextafterf(x[i], 0.0f);
             }
-            bad += !bins_match(k, x, n, 128 - 52);
+            bad += !bins_match(k, false, x, n, 128 - 52);
         }
     }
     CHECK(bad == 0);
@@ -208,11 +215,14 @@ static void test_levels(void)
 {
     enum { N = 200000 };
     float *x = malloc(N * sizeof *x);
-    for (int data = 0; data < 3; data++) {
+    /* bins of width 2^-8 and so on (float indices), 2^10 and 2^-140 (double) */
+    const float scale[] = {1.0f, 1.0f, 1.0f, 1e6f, 1e-40f};
+    for (int data = 0; data < 5; data++) {
         for (size_t i = 0; i < N; i++) {
             float g = gauss() * (float)(1.0 + (double)i / 5000.0); /* growing: re-binning */
-            x[i] = data == 0 ? g : data == 1 ? (g > 0 ? g : (i % 5 ? 0.0f : -0.0f))
-                                             : (float)(int)(g * 4.0f); /* runs of equal bins */
+            x[i] = data == 1   ? (g > 0 ? g : (i % 5 ? 0.0f : -0.0f))
+                   : data == 2 ? (float)(int)(g * 4.0f) /* runs of equal bins */
+                               : g * scale[data];
         }
         const size_t batches[] = {1, 37, 4096, N};
         for (size_t b = 0; b < 4; b++)
