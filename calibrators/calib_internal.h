@@ -72,6 +72,31 @@ oq_status calib_range_entropy(const oq_calib_stats *s, const oq_calib_options *o
 oq_status calib_range_mse(const oq_calib_stats *s, const oq_calib_options *o, double *lo,
                           double *hi);
 
+/* The entropy method's search (entropy.c): the half-width (in bins) of the
+ * window of least divergence in view v (folded: the |x| view, windows
+ * [0, i); else windows centred in the view), nq quantization levels. With
+ * prune, only the windows calib_kl_candidates keeps are evaluated: the
+ * result is the same. */
+oq_status calib_entropy_choose(const calib_hview *v, bool folded, size_t nq, bool prune,
+                               size_t *best);
+/* The mass smoothing gives each empty bin in the entropy method
+ * (MXNet's _smooth_distribution). */
+#define CALIB_KL_EPS 1e-4
+/* The divergence of one window h[0, len) of the entropy search with
+ * outlier counts beside it, as TensorRT defines it (entropy.c); p and q
+ * are scratch arrays of len doubles. INFINITY when smoothing fails. */
+double calib_kl_window(const uint64_t *h, size_t len, uint64_t left_out, uint64_t right_out,
+                       size_t nq, double *p, double *q);
+/* For each window i in [imin, imax] of that search (entropy_bound.c):
+ * est[i - imin] within err[i - imin] of calib_kl_window's result, INFINITY
+ * when that is infinite, NaN when no estimate is made; cum[j] counts bins
+ * [0, j). calib_kl_candidates marks keep[i - imin] for each window whose
+ * divergence may be the first least. */
+oq_status calib_kl_estimates(const calib_hview *v, const uint64_t *cum, bool folded, size_t nq,
+                             size_t imin, size_t imax, double *est, double *err);
+oq_status calib_kl_candidates(const calib_hview *v, const uint64_t *cum, bool folded, size_t nq,
+                              size_t imin, size_t imax, bool *keep);
+
 /* Checks the options (bins, levels, percentile, moving average). */
 oq_status calib_options_check(const oq_calib_options *o);
 /* A deep copy; without keep_hist, the copy has no histogram. */
