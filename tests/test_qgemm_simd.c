@@ -13,7 +13,8 @@
  *     requantization (multipliers that are powers of two);
  *   - the implicit convolution (phase planes, offsets) against im2col and
  *     the reference product, strides, dilations, pads;
- *   - the direct depthwise kernels against a naive convolution.
+ *   - the direct depthwise kernels (over planes, and straight from the
+ *     image with int8 taps) against a naive convolution.
  * With ONNXQ_ISA set, only that ISA (exit 77, skipped, when this CPU or
  * build lacks it); otherwise every ISA available. */
 #include <math.h>
@@ -402,6 +403,100 @@ static void test_dw(void)
     }
 }
 
+/* The kernels reading the images directly with int8 taps (oq_qdw8), nch
+ * channels from channel 2 of the output stage, the images at the very end
+ * of an allocation (a read past it would be caught by the sanitizer
+ * build), against a naive convolution. */
+static void dw8_case(size_t h, size_t w, size_t kh, size_t kw, size_t sh, size_t sw, size_t dh,
+                     size_t dw, size_t pt, size_t pl, size_t pb, size_t pr, bool xs8, int kind,
+                     int mode, bool yzs)
+{
+    enum { NCH = 3 };
+    size_t oh = (h + pt + pb - ((kh - 1) * dh + 1)) / sh + 1;
+    size_t ow = (w + pl + pr - ((kw - 1) * dw + 1)) / sw + 1, nch = (size_t)rnd_in(1, NCH);
+    uint8_t *x = malloc(nch * h * w);
+    fill(x, nch * h * w, rnd() % 6 == 0 ? 1 : 0, xs8);
+    int32_t zx = xs8 ? rnd_in(-128, 127) : rnd_in(0, 255), bias[NCH], bias_k[NCH];
+    int8_t w4[NCH * 16 * 4] = {0}; /* channels kh * 4 apart */
+    float mult[2 + NCH] = {0};
+    oq_qfixed fx[2 + NCH] = {{0}};
+    for (size_t c = 0; c < nch; c++) {
+        uint32_t wsum = 0;
+        for (size_t ky = 0; ky < kh; ky++)
+            for (size_t kx = 0; kx < kw; kx++) {
+                int8_t v = (int8_t)(rnd() % 5 == 0 ? (rnd() % 2 ? -128 : 127) : rnd_in(-128, 127));
+                w4[(c * kh + ky) * 4 + kx] = v;
+                wsum += (uint32_t)v;
+            }
+        bias[c] = (int32_t)rnd() >> (rnd() % 32);
+        bias_k[c] = (int32_t)((uint32_t)bias[c] - (uint32_t)(zx + (xs8 ? 128 : 0)) * wsum);
+        mult[2 + c] = pick_mult((int)(rnd() % 5));
+        fx[2 + c] = oq_qfixed_from_float(mult[2 + c]);
+    }
+    oq_qout o = {.kind = kind, .mode = mode, .mult = mult, .fixed = fx, .ldc = ow,
+                 .zp = yzs ? rnd_in(-128, 127) : rnd_in(0, 255), .qmin = yzs ? -128 : 0,
+                 .qmax = yzs ? 127 : 255};
+    size_t esz = elem_size(kind), plane = oh * ow;
+    uint8_t *out = malloc(nch * plane * 4);
+    for (int ki = 0; ki < nkerns; ki++) {
+        const oq_qkern *kern = kerns[ki];
+        if (!kern->dw8)
+            continue;
+        o.c = out;
+        oq_qdw8 d = {x, h, w, xs8, (uint8_t)(zx ^ (xs8 ? 0x80 : 0)), w4, bias_k, nch,
+                     oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, 2, &o};
+        kern->dw8(&d);
+        size_t bad = 0;
+        for (size_t c = 0; c < nch; c++)
+            for (size_t y = 0; y < oh; y++)
+                for (size_t xx = 0; xx < ow; xx++) {
+                    uint32_t acc = (uint32_t)bias[c];
+                    for (size_t ky = 0; ky < kh; ky++)
+                        for (size_t kx = 0; kx < kw; kx++) {
+                            int64_t iy = (int64_t)(y * sh + ky * dh) - (int64_t)pt;
+                            int64_t ix = (int64_t)(xx * sw + kx * dw) - (int64_t)pl;
+                            if (iy < 0 || ix < 0 || iy >= (int64_t)h || ix >= (int64_t)w)
+                                continue;
+                            uint8_t v = x[(c * h + (size_t)iy) * w + (size_t)ix];
+                            int32_t xv = xs8 ? (int8_t)v : v;
+                            acc += (uint32_t)((xv - zx) * w4[(c * kh + ky) * 4 + kx]);
+                        }
+                    oq_qout oc = o;
+                    oc.mult = mult + 2 + c;
+                    oc.fixed = fx + 2 + c;
+                    bad += !same_out(&oc, 0, y * ow + xx, (int32_t)acc, out + c * plane * esz);
+                }
+        if (bad)
+            fprintf(stderr, "%s: dw8 %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu kind %d nch "
+                    "%zu: %zu differ\n", kern->name, h, w, kh, kw, sh, sw, dh, dw, pt, pl, kind,
+                    nch, bad);
+        CHECK(bad == 0);
+    }
+    free(x), free(out);
+}
+
+static void test_dw8(void)
+{
+    CHECK(oq_qdw8_fits(3, 3, 1, 1) && oq_qdw8_fits(3, 3, 2, 1) && oq_qdw8_fits(3, 4, 4, 1));
+    CHECK(!oq_qdw8_fits(3, 5, 1, 1) && !oq_qdw8_fits(3, 3, 5, 1) && !oq_qdw8_fits(3, 4, 4, 2));
+    dw8_case(112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false, OQ_QOUT_Q8, OQ_REQUANT_FLOAT, false);
+    dw8_case(112, 112, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, true, OQ_QOUT_Q8, OQ_REQUANT_FLOAT, true);
+    dw8_case(14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false, OQ_QOUT_Q8, OQ_REQUANT_FIXED, false);
+    dw8_case(7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, OQ_QOUT_I32, OQ_REQUANT_FLOAT, false);
+    dw8_case(1, 200, 1, 4, 1, 4, 1, 1, 0, 3, 0, 3, false, OQ_QOUT_F32, OQ_REQUANT_FLOAT, false);
+    for (int t = 0; t < 400; t++) {
+        size_t kh = (size_t)rnd_in(1, 5), kw = (size_t)rnd_in(1, 4);
+        size_t sw = (size_t)rnd_in(1, 4), dw = (size_t)rnd_in(1, 3);
+        if (!oq_qdw8_fits(kh, kw, sw, dw))
+            continue;
+        size_t dh = (size_t)rnd_in(1, 2);
+        size_t h = (kh - 1) * dh + (size_t)rnd_in(1, 40), w = (kw - 1) * dw + (size_t)rnd_in(1, 90);
+        dw8_case(h, w, kh, kw, (size_t)rnd_in(1, 3), sw, dh, dw, (size_t)rnd_in(0, 3),
+                 (size_t)rnd_in(0, 3), (size_t)rnd_in(0, 3), (size_t)rnd_in(0, 3), rnd() % 2,
+                 (int)(rnd() % 3), rnd() % 3 ? OQ_REQUANT_FLOAT : OQ_REQUANT_FIXED, rnd() % 2);
+    }
+}
+
 /* The int8 kernels ONNXQ_ISA=level gives: the best at or below it (there is
  * no int8 kernel for AVX-512 without VNNI). */
 static const char *expected_isa(const char *level)
@@ -459,5 +554,6 @@ int main(void)
     test_flips();
     test_conv();
     test_dw();
+    test_dw8();
     return TEST_SUMMARY();
 }

@@ -72,8 +72,10 @@ typedef struct conv_data {
     int64_t *acc; /* the naive accumulators, bias included */
 } conv_data;
 
+/* sym: symmetric weights (zero point 0 for int8, 128 for uint8), so that
+ * w - zw fits int8 (the depthwise kernels that read the image directly). */
 static void conv_data_new(const qconv_case *q, oq_dtype xdt, oq_dtype wdt, bool per_channel,
-                          conv_data *cd)
+                          bool sym, conv_data *cd)
 {
     int64_t dx[] = {q->n, q->c, q->h, q->w}, dw[] = {q->m, q->c / q->g, q->kh, q->kw};
     cd->oh = (q->h + q->pt + q->pb - (q->kh - 1) * q->dh - 1) / q->sh + 1;
@@ -87,6 +89,8 @@ static void conv_data_new(const qconv_case *q, oq_dtype xdt, oq_dtype wdt, bool 
     cd->xs = frand(0.01f, 0.05f);
     for (int64_t m = 0; m < q->m; m++) {
         cd->zw[m] = per_channel || m == 0 ? irand(wlo, wlo + 255) : cd->zw[0];
+        if (sym)
+            cd->zw[m] = wlo + 128;
         cd->zwb[m] = (uint8_t)cd->zw[m];
         cd->bias[m] = irand(-5000, 5000);
         cd->ws[m] = per_channel || m == 0 ? frand(0.001f, 0.01f) : cd->ws[0];
@@ -172,10 +176,10 @@ static void convinteger_case(const qconv_case *q, const conv_data *cd, bool cons
 }
 
 static void conv_case(const qconv_case *q, oq_dtype xdt, oq_dtype wdt, bool consts,
-                      bool per_channel, fixed_stats *fs)
+                      bool per_channel, bool sym, fixed_stats *fs)
 {
     conv_data cd;
-    conv_data_new(q, xdt, wdt, per_channel, &cd);
+    conv_data_new(q, xdt, wdt, per_channel, sym, &cd);
     qlinearconv_case(q, &cd, consts, per_channel, fs);
     convinteger_case(q, &cd, consts, per_channel);
     conv_data_free(&cd);
@@ -193,15 +197,18 @@ static void test_convs(void)
         {1, 5, 5, 5, 3, 1, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0},  /* 1x1 strided */
         {1, 2, 4, 4, 3, 1, 4, 4, 1, 1, 1, 1, 0, 0, 0, 0},  /* one output */
         {1, 16, 12, 10, 24, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+        {2, 12, 15, 37, 12, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, /* depthwise, 3 vectors */
+        {2, 6, 17, 35, 6, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},   /* depthwise, strided */
+        {1, 5, 9, 8, 10, 5, 3, 4, 1, 2, 2, 1, 0, 2, 2, 1},    /* multiplier 2, dilated */
     };
     static const oq_dtype xt[] = {OQ_UINT8, OQ_UINT8, OQ_INT8, OQ_INT8};
     static const oq_dtype wt[] = {OQ_INT8, OQ_UINT8, OQ_INT8, OQ_UINT8};
     fixed_stats fs = {0, 0, 0};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int t = 0; t < 4; t++)
-            for (int v = 0; v < 2; v++)
-                conv_case(&cases[c], xt[t], wt[t], v == 0, (c + (size_t)t + (size_t)v) % 2 == 0,
-                          &fs);
+            for (int v = 0; v < 4; v++)
+                conv_case(&cases[c], xt[t], wt[t], v % 2 == 0,
+                          (c + (size_t)t + (size_t)v) % 2 == 0, v >= 2, &fs);
     CHECK(fs.more == 0);
     printf("QLinearConv fixed vs float mode: %ld outputs, %ld differ by 1 LSB, %ld by more\n",
            fs.n, fs.diff1, fs.more);

@@ -204,6 +204,24 @@ static void ref_tile(const oq_qtile *t)
         }
 }
 
+/* Element at of a depthwise output plane, channel chan. */
+static void dw_store1(const oq_qout *o, size_t chan, size_t at, int32_t v)
+{
+    switch (o->kind) {
+    case OQ_QOUT_I32:
+        ((int32_t *)o->c)[at] = v;
+        break;
+    case OQ_QOUT_F32:
+        ((float *)o->c)[at] = (float)v * o->mult[chan];
+        break;
+    default:
+        ((uint8_t *)o->c)[at] =
+            (uint8_t)(o->mode == OQ_REQUANT_FIXED
+                          ? oq_requant_fixed1(v, o->fixed[chan], o->zp, o->qmin, o->qmax)
+                          : oq_requant_float1(v, o->mult[chan], o->zp, o->qmin, o->qmax));
+    }
+}
+
 static void ref_dw(const oq_qdw *d)
 {
     const oq_qout *o = d->o;
@@ -217,23 +235,32 @@ static void ref_dw(const oq_qdw *d)
                         d->planes + (ph * d->ph + oy * d->sh + ky * d->dh) * d->pw;
                     acc += (uint32_t)(row[ox + cx / d->sw] * d->w[ky * d->kw + kx]);
                 }
-            /* one row per output row: element (oy, ox) of the plane */
-            size_t at = oy * o->ldc + ox;
-            int32_t v = (int32_t)acc;
-            switch (o->kind) {
-            case OQ_QOUT_I32:
-                ((int32_t *)o->c)[at] = v;
-                break;
-            case OQ_QOUT_F32:
-                ((float *)o->c)[at] = (float)v * o->mult[d->chan];
-                break;
-            default:
-                ((uint8_t *)o->c)[at] = (uint8_t)(
-                    o->mode == OQ_REQUANT_FIXED
-                        ? oq_requant_fixed1(v, o->fixed[d->chan], o->zp, o->qmin, o->qmax)
-                        : oq_requant_float1(v, o->mult[d->chan], o->zp, o->qmin, o->qmax));
-            }
+            dw_store1(o, d->chan, oy * o->ldc + ox, (int32_t)acc);
         }
+}
+
+static void ref_dw8(const oq_qdw8 *d)
+{
+    uint8_t fl = d->flip ? 0x80 : 0;
+    size_t esz = d->o->kind == OQ_QOUT_Q8 ? 1 : 4;
+    for (size_t k = 0; k < d->nch; k++) {
+        const uint8_t *x = d->x + k * d->h * d->w;
+        const int8_t *w4 = d->w4 + k * d->kh * 4;
+        oq_qout o = *d->o;
+        o.c = (char *)o.c + k * d->oh * d->ow * esz;
+        for (size_t oy = 0; oy < d->oh; oy++)
+            for (size_t ox = 0; ox < d->ow; ox++) {
+                uint32_t acc = (uint32_t)d->bias[k];
+                for (size_t ky = 0; ky < d->kh; ky++)
+                    for (size_t kx = 0; kx < d->kw; kx++) {
+                        size_t Y = oy * d->sh + ky * d->dh, X = ox * d->sw + kx * d->dw;
+                        bool in = Y >= d->pt && Y - d->pt < d->h && X >= d->pl && X - d->pl < d->w;
+                        uint8_t v = in ? x[(Y - d->pt) * d->w + X - d->pl] ^ fl : d->pad;
+                        acc += (uint32_t)(v * (int32_t)w4[ky * 4 + kx]);
+                    }
+                dw_store1(&o, d->chan + k, oy * o.ldc + ox, (int32_t)acc);
+            }
+    }
 }
 
 const oq_qkern oq_qkern_ref = {
@@ -244,4 +271,5 @@ const oq_qkern oq_qkern_ref = {
     .a_group_bytes = 4,
     .tile = ref_tile,
     .dw = ref_dw,
+    .dw8 = ref_dw8,
 };

@@ -7,6 +7,7 @@
  * Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni; called only
  * when the CPU has them (qgemm.c). See qkern.h for the contract. */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "qgemm.h"
@@ -296,6 +297,138 @@ static void vnni_dw(const oq_qdw *d)
     }
 }
 
+/* ---- depthwise straight from the image, int8 taps (oq_qdw8) ---- */
+
+/* What a call shares, then what one channel has. */
+typedef struct dw8c {
+    __m512i idx, ctl, pad, flip;
+    __m512i wq[16];     /* kernel row ky's 4 taps, broadcast */
+    const uint8_t *x;   /* the channel's image */
+    __m512i bias;
+    __m512 mult;
+    const oq_qfixed *fx;
+} dw8c;
+
+/* The 4 input bytes of each of 16 outputs (output ox0 + l in lane l): the
+ * 64 bytes of padded row from column c0 (mask: the bytes inside the image
+ * row; full: all of them), dwords moved so that each 128-bit lane starts at
+ * its first output's bytes (vpermd), then the bytes of each output picked
+ * within the lane (vpshufb). */
+AI __m512i dw8_window(const dw8c *k, const uint8_t *row, ptrdiff_t c0, __mmask64 m, bool full,
+                      const bool FLIP)
+{
+    const void *at = (const void *)((uintptr_t)row + (uintptr_t)c0);
+    __m512i v = full ? _mm512_loadu_si512(at)
+                     : _mm512_mask_loadu_epi8(FLIP ? _mm512_xor_si512(k->pad, k->flip) : k->pad,
+                                              m, at);
+    if (FLIP)
+        v = _mm512_xor_si512(v, k->flip);
+    return _mm512_shuffle_epi8(_mm512_permutexvar_epi32(k->idx, v), k->ctl);
+}
+
+/* R output rows from oy (those below oh stored), 16 columns from ox0 (n of
+ * them stored): input rows shared between output rows (R > 1 needs dh ==
+ * 1). */
+AI void dw8_rows(const oq_qdw8 *d, const dw8c *k, const outc *q, size_t oy, size_t ox0,
+                 unsigned n, __mmask64 m, bool full, const int R, const bool FLIP)
+{
+    __m512i acc[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        acc[r] = k->bias;
+    size_t rows = R == 1 ? d->kh : (size_t)(R - 1) * d->sh + d->kh;
+    size_t step = R == 1 ? d->dh : 1;
+    ptrdiff_t c0 = (ptrdiff_t)(ox0 * d->sw) - (ptrdiff_t)d->pl;
+    for (size_t j = 0; j < rows; j++) {
+        size_t Y = oy * d->sh + j * step; /* padded row */
+        __m512i v = k->pad;
+        if (Y >= d->pt && Y - d->pt < d->h)
+            v = dw8_window(k, k->x + (Y - d->pt) * d->w, c0, m, full, FLIP);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            size_t ky = R == 1 ? j : j - (size_t)r * d->sh; /* wraps when negative */
+            if (ky < d->kh)
+                acc[r] = _mm512_dpbusd_epi32(acc[r], v, k->wq[ky]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        if (oy + (size_t)r < d->oh)
+            store16(q, acc[r], (oy + (size_t)r) * q->ldc + ox0, k->mult, k->fx, 0, lanes(n), n);
+}
+
+/* The loads of the block of 16 outputs from ox0: mask of the bytes inside
+ * the row (0 when none) and whether all 64 are. */
+static __mmask64 dw8_mask(const oq_qdw8 *d, size_t ox0, bool *full)
+{
+    ptrdiff_t c0 = (ptrdiff_t)(ox0 * d->sw) - (ptrdiff_t)d->pl, w = (ptrdiff_t)d->w;
+    ptrdiff_t lo = c0 < 0 ? -c0 : 0, hi = w - c0 < 64 ? w - c0 : 64;
+    *full = lo == 0 && hi == 64;
+    if (hi <= lo)
+        return 0;
+    __mmask64 top = hi == 64 ? ~(__mmask64)0 : ((__mmask64)1 << hi) - 1;
+    return top & ~(((__mmask64)1 << lo) - 1);
+}
+
+AI void dw8_plane(const oq_qdw8 *d, const dw8c *k, const outc *q, const bool FLIP)
+{
+    for (size_t ox0 = 0; ox0 < d->ow; ox0 += 16) {
+        unsigned n = d->ow - ox0 >= 16 ? 16 : (unsigned)(d->ow - ox0);
+        bool full;
+        __mmask64 m = dw8_mask(d, ox0, &full);
+        if (d->dh == 1)
+            for (size_t oy = 0; oy < d->oh; oy += 4)
+                dw8_rows(d, k, q, oy, ox0, n, m, full, 4, FLIP);
+        else
+            for (size_t oy = 0; oy < d->oh; oy++)
+                dw8_rows(d, k, q, oy, ox0, n, m, full, 1, FLIP);
+    }
+}
+
+/* The shuffles: lane group g (outputs 4g..4g+3) starts at dword g * sw;
+ * byte 4j + kx of the group is output j's tap kx (zero past kw). */
+static void dw8_setup(const oq_qdw8 *d, dw8c *k)
+{
+    int32_t idx[16];
+    int8_t ctl[64];
+    for (int l = 0; l < 16; l++)
+        idx[l] = (int32_t)((size_t)(l / 4) * d->sw + (size_t)(l % 4));
+    for (int b = 0; b < 64; b++) {
+        size_t j = (size_t)(b % 16) / 4, kx = (size_t)b % 4;
+        ctl[b] = kx < d->kw ? (int8_t)(j * d->sw + kx * d->dw) : (int8_t)-128;
+    }
+    k->idx = _mm512_loadu_si512(idx);
+    k->ctl = _mm512_loadu_si512(ctl);
+    k->pad = _mm512_set1_epi8((char)d->pad);
+    k->flip = _mm512_set1_epi8((char)0x80);
+}
+
+static void vnni_dw8(const oq_qdw8 *d)
+{
+    const oq_qout *o = d->o;
+    outc q = outc_of(o);
+    size_t esz = o->kind == OQ_QOUT_Q8 ? 1 : 4, plane = d->oh * d->ow;
+    dw8c k;
+    dw8_setup(d, &k);
+    for (size_t c = 0; c < d->nch; c++) {
+        size_t ch = d->chan + c;
+        for (size_t ky = 0; ky < d->kh; ky++) {
+            int32_t w;
+            memcpy(&w, d->w4 + (c * d->kh + ky) * 4, 4);
+            k.wq[ky] = _mm512_set1_epi32(w);
+        }
+        k.x = d->x + c * d->h * d->w;
+        k.bias = _mm512_set1_epi32(d->bias[c]);
+        k.mult = q.need_mult ? _mm512_set1_ps(o->mult[ch]) : _mm512_setzero_ps();
+        k.fx = q.fixed ? o->fixed + ch : NULL;
+        q.c = (char *)o->c + c * plane * esz;
+        if (d->flip)
+            dw8_plane(d, &k, &q, true);
+        else
+            dw8_plane(d, &k, &q, false);
+    }
+}
+
 const oq_qkern oq_qkern_avx512vnni = {
     .name = "8x48c4-avx512vnni",
     .isa = OQ_ISA_AVX512VNNI,
@@ -304,4 +437,5 @@ const oq_qkern oq_qkern_avx512vnni = {
     .a_group_bytes = 4,
     .tile = vnni_tile,
     .dw = vnni_dw,
+    .dw8 = vnni_dw8,
 };

@@ -99,6 +99,41 @@ typedef struct oq_qdw {
     const oq_qout *o; /* c: this channel's output plane; zch NULL */
 } oq_qdw;
 
+/* Direct depthwise convolution of nch channels straight from their images
+ * (no planes) with taps that fit int8 and at most 4 kernel columns: each
+ * kernel row is one group of 4 bytes, so one vpdpbusd per kernel row and
+ * 16 outputs (the 4 input bytes of each output gathered by shuffles). The
+ * padded image of channel k: column X of row Y is x[k][Y - pt][X - pl] ^
+ * flip inside the image (h x w bytes, images h * w apart), pad (the flipped
+ * zero point zx) outside. With w4[k][ky * 4 + kx] = w - zw of tap (ky, kx)
+ * (kx < kw; the rest zero; channels kh * 4 apart) and bias[k] = B - zx *
+ * sum(w - zw):
+ *   acc(k, oy, ox) = bias[k] + sum over ky, kx of w4[k][ky * 4 + kx] *
+ *       padded(k)[oy*sh + ky*dh][ox*sw + kx*dw]
+ * through out: channel k is chan + k in the output stage's arrays, its
+ * plane oh * ow elements after the previous one (rows ow apart: ldc = ow).
+ * Reads nothing outside the images. oq_qdw8_fits tells which geometries the
+ * kernels take. */
+typedef struct oq_qdw8 {
+    const uint8_t *x;
+    size_t h, w;
+    bool flip;
+    uint8_t pad;
+    const int8_t *w4;
+    const int32_t *bias;
+    size_t nch;
+    size_t oh, ow, kh, kw, sh, sw, dh, dw, pt, pl;
+    size_t chan;
+    const oq_qout *o; /* c: the first channel's output plane; zch NULL */
+} oq_qdw8;
+
+/* The 4 outputs of a 128-bit lane read at most 16 consecutive bytes, 16
+ * outputs at most 64. */
+static inline bool oq_qdw8_fits(size_t kh, size_t kw, size_t sw, size_t dw)
+{
+    return kh >= 1 && kh <= 16 && kw >= 1 && kw <= 4 && sw <= 4 && 3 * sw + (kw - 1) * dw <= 15;
+}
+
 typedef struct oq_qkern {
     const char *name;      /* tile shape and ISA, e.g. "8x48c4-avx512vnni" */
     int isa;               /* oq_isa */
@@ -106,6 +141,7 @@ typedef struct oq_qkern {
     size_t a_group_bytes;  /* 4 or 8 (see above) */
     void (*tile)(const oq_qtile *t);
     void (*dw)(const oq_qdw *d);
+    void (*dw8)(const oq_qdw8 *d); /* NULL: this ISA has none (use dw) */
 } oq_qkern;
 
 extern const oq_qkern oq_qkern_ref;

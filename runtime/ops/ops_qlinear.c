@@ -3,10 +3,12 @@
  * 8-bit kernels of kernels/qgemm.h (the ISA chosen at run time).
  *
  * Three paths, chosen per plan:
- *   depthwise (one input channel per group, 1-D or 2-D): a direct kernel per
- *     channel over the zero-point-padded image split by phase of the
- *     horizontal stride, vectorised along output rows; channels spread over
- *     threads;
+ *   depthwise (one input channel per group, 1-D or 2-D): a direct kernel
+ *     vectorised along output rows; straight from the image where every tap
+ *     w - zw fits int8 and the kernel has at most 4 columns (symmetric
+ *     weights, 3x3: kernels/qkern.h, oq_qdw8), else per channel over the
+ *     zero-point-padded image split by phase of the horizontal stride;
+ *     channels spread over threads;
  *   gemm (other 1-D and 2-D): an implicit product, no im2col: the image is
  *     laid out once per run in groups of 4 channels and phases of the stride
  *     (kernels/qconv.c), so that each kernel offset reads the product's
@@ -71,6 +73,9 @@ typedef struct qconv_state {
     void *ones;         /* packed row of ones (column sums) */
     ptrdiff_t *boff;    /* plan.k4 offsets */
     int32_t *dww;       /* PATH_DW: w - zw per output channel and tap */
+    int8_t *dw8w;       /* PATH_DW: the same as int8, 4 per kernel row (oq_qdw8) */
+    bool dw8_geom;      /* PATH_DW: the kernels' dw8 takes this geometry */
+    bool use_dw8;       /* ... and every tap fits int8 (set by fold) */
     size_t col_off, img_off, qbuf_off, sum_off, rows_off, dw_per_thread; /* scratch */
 } qconv_state;
 
@@ -89,6 +94,7 @@ static void qconv_free(void *p)
     free(s->ones);
     free(s->boff);
     free(s->dww);
+    free(s->dw8w);
     free(s);
 }
 
@@ -360,6 +366,18 @@ static oq_status qconv_reserve(const oq_kctx *ctx, qconv_state *s, size_t m)
     return OQ_OK;
 }
 
+/* The depthwise taps as oq_qdw8 takes them: kernel row ky of channel c at
+ * dw8w[(c * kh + ky) * 4], zeros past kw. */
+static void dw8_pack(qconv_state *s)
+{
+    size_t kh = s->dwp.kh, kw = s->dwp.kw;
+    memset(s->dw8w, 0, s->m * kh * 4);
+    for (size_t c = 0; c < s->m; c++)
+        for (size_t ky = 0; ky < kh; ky++)
+            for (size_t kx = 0; kx < kw; kx++)
+                s->dw8w[(c * kh + ky) * 4 + kx] = (int8_t)s->dww[(c * kh + ky) * kw + kx];
+}
+
 /* The per-channel constants and the packed weights. The product runs on
  * uint8 x and int8 w (kernels/qkern.h): an int8 x and a uint8 w have their
  * top bit flipped, their zero points moved by 128, which leaves
@@ -382,16 +400,22 @@ static oq_status qconv_fold(const oq_kctx *ctx, qconv_state *s)
         size_t taps = s->kdim;
         int32_t zx0 = xz ? oq_qp_int(xz, 0) : 0;
         uint32_t zx = (uint32_t)(s->xflip ? zx0 + 128 : zx0);
+        bool fits8 = s->dw8_geom;
         for (size_t c = 0; c < s->m; c++) {
             int32_t z = wz ? oq_qp_int(wz, wz->count == 1 ? 0 : c) : 0;
             uint32_t sum = 0;
             for (size_t t = 0; t < taps; t++) {
-                s->dww[c * taps + t] = oq_qp_int(w, c * taps + t) - z;
-                sum += (uint32_t)s->dww[c * taps + t];
+                int32_t v = oq_qp_int(w, c * taps + t) - z;
+                s->dww[c * taps + t] = v;
+                sum += (uint32_t)v;
+                fits8 = fits8 && v >= -128 && v <= 127;
             }
             s->zw[c] = z;
             s->bias[c] = (int32_t)((bd ? (uint32_t)bd[c] : 0) - zx * sum);
         }
+        s->use_dw8 = fits8;
+        if (fits8)
+            dw8_pack(s);
     } else {
         size_t groups = (size_t)s->group, mg = s->m / groups, kp = s->plan.k4 * 4;
         uint8_t *tmp = malloc(mg * kp + 1);
@@ -455,9 +479,12 @@ static void free_packed(qconv_state *s)
     free(s->ones);
     free(s->boff);
     free(s->dww);
+    free(s->dw8w);
     s->wpack = s->ones = NULL;
     s->boff = NULL;
     s->dww = NULL;
+    s->dw8w = NULL;
+    s->dw8_geom = s->use_dw8 = false;
 }
 
 /* Path, plan, packed-weight buffers and scratch layout. */
@@ -479,7 +506,10 @@ static oq_status qconv_plan(oq_kctx *ctx, qconv_state *s)
         s->dw_per_thread = align64(oq_qdw_plane_bytes(&s->dwp));
         ctx->scratch_bytes = (size_t)s->threads * s->dw_per_thread;
         s->dww = malloc((s->m * ks + 1) * sizeof *s->dww);
-        return s->dww ? OQ_OK : oq_kerr(ctx, OQ_E_NOMEM, "out of memory");
+        s->dw8_geom = s->kern->dw8 && oq_qdw8_fits(v[2], v[3], v[5], v[7]);
+        s->dw8w = s->dw8_geom ? malloc(s->m * v[2] * 4 + 1) : NULL;
+        return s->dww && (s->dw8w || !s->dw8_geom) ? OQ_OK : oq_kerr(ctx, OQ_E_NOMEM,
+                                                                     "out of memory");
     }
     if (nd12 && oq_qconv_plan_init(&s->plan, cg, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
                                    v[8], v[9], v[10], v[11])) {
@@ -534,6 +564,8 @@ static oq_status qconv_prepare(oq_kctx *ctx)
     if (e == OQ_OK && params_const(ctx, &s->io)) {
         e = qconv_fold(ctx, s);
         s->folded = e == OQ_OK;
+        if (s->folded && s->use_dw8)
+            ctx->scratch_bytes = 0; /* no planes */
     }
     return e;
 }
@@ -550,7 +582,45 @@ static oq_qout qconv_out(const oq_kctx *ctx, const qconv_state *s)
     return o;
 }
 
-/* Depthwise: one input channel's planes per task, then its output channels. */
+/* Depthwise over planes: output channels c * mg .. from the input channel
+ * xc. */
+static void dw_task(const qconv_state *s, const oq_qout *base, const uint8_t *xc, uint8_t pad,
+                    uint8_t *planes, char *yc, size_t mg, size_t c, size_t ysz)
+{
+    const oq_qdw_plan *pl = &s->dwp;
+    oq_qdw_planes(pl, xc, s->xflip, pad, planes);
+    for (size_t mm = 0; mm < mg; mm++) {
+        size_t m = c * mg + mm;
+        oq_qout o = *base;
+        o.c = yc + mm * pl->oh * pl->ow * ysz;
+        oq_qdw d = {planes, pl->ph, pl->pw, s->dww + m * s->kdim, s->bias[m], pl->oh, pl->ow,
+                    pl->kh, pl->kw, pl->sh, pl->sw, pl->dh, pl->dw, m, &o};
+        s->kern->dw(&d);
+    }
+}
+
+/* Depthwise straight from the image (oq_qdw8): output channels m0..m1 of
+ * image i (input channel m / mg each). */
+static void dw8_task(const qconv_state *s, const oq_qout *base, const uint8_t *x, uint8_t pad,
+                     char *y, size_t i, size_t m0, size_t m1, size_t mg, size_t ysz)
+{
+    const oq_qdw_plan *pl = &s->dwp;
+    size_t in = pl->h * pl->w, p = pl->oh * pl->ow, groups = s->m / mg;
+    /* one call for a run of channels when each output channel has its own
+     * input channel; else one per output channel */
+    size_t step = mg == 1 && m1 > m0 ? m1 - m0 : 1;
+    for (size_t m = m0; m < m1; m += step) {
+        oq_qout o = *base;
+        o.c = y + (i * s->m + m) * p * ysz;
+        oq_qdw8 d = {x + (i * groups + m / mg) * in, pl->h, pl->w, s->xflip, pad,
+                     s->dw8w + m * pl->kh * 4, s->bias + m, step, pl->oh, pl->ow, pl->kh,
+                     pl->kw, pl->sh, pl->sw, pl->dh, pl->dw, pl->pt, pl->pl, m, &o};
+        s->kern->dw8(&d);
+    }
+}
+
+/* Depthwise: straight from the image in nt runs of channels per image, or
+ * over planes one input channel per task. */
 static void qconv_run_dw(const oq_kctx *ctx, const qconv_state *s)
 {
     const oq_tensor *x = qin(ctx, s->io.x), *xz = qin(ctx, s->io.xz);
@@ -559,9 +629,23 @@ static void qconv_run_dw(const oq_kctx *ctx, const qconv_state *s)
     size_t in = oq_geom_in_size(&s->g), p = oq_geom_out_size(&s->g), ks = s->kdim;
     size_t ysz = oq_dtype_size(y->dtype), tasks = n * groups;
     uint8_t pad = (xz ? ((const uint8_t *)xz->data)[0] : 0) ^ (s->xflip ? 0x80 : 0);
-    const oq_qout base = qconv_out(ctx, s);
+    oq_qout base = qconv_out(ctx, s);
+    base.mult = s->mult;
+    base.fixed = s->fixed;
+    base.ldc = s->dwp.ow;
     int nt = max_threads() < s->threads ? max_threads() : s->threads;
     bool par = nt > 1 && tasks > 1 && oq_parallel_worth(tasks, p * ks * mg);
+    if (s->use_dw8) {
+        size_t runs = par ? (size_t)nt : 1;
+        runs = runs < groups ? runs : groups;
+#pragma omp parallel for schedule(static) num_threads(nt) if (par)
+        for (size_t t = 0; t < n * runs; t++) {
+            size_t i = t / runs, r = t % runs;
+            dw8_task(s, &base, x->data, pad, y->data, i, s->m * r / runs, s->m * (r + 1) / runs,
+                     mg, ysz);
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static) num_threads(nt) if (par)
     for (size_t t = 0; t < tasks; t++) {
         int tid = 0;
@@ -569,20 +653,9 @@ static void qconv_run_dw(const oq_kctx *ctx, const qconv_state *s)
         tid = omp_get_thread_num();
 #endif
         uint8_t *planes = (uint8_t *)ctx->scratch + (size_t)tid * s->dw_per_thread;
-        oq_qdw_planes(&s->dwp, (const uint8_t *)x->data + t * in, s->xflip, pad, planes);
         size_t i = t / groups, c = t % groups;
-        for (size_t mm = 0; mm < mg; mm++) {
-            size_t m = c * mg + mm;
-            oq_qout o = base;
-            o.mult = s->mult;
-            o.fixed = s->fixed;
-            o.c = (char *)y->data + (i * s->m + m) * p * ysz;
-            o.ldc = s->dwp.ow;
-            oq_qdw d = {planes, s->dwp.ph, s->dwp.pw, s->dww + m * ks, s->bias[m],
-                        s->dwp.oh, s->dwp.ow, s->dwp.kh, s->dwp.kw, s->dwp.sh, s->dwp.sw,
-                        s->dwp.dh, s->dwp.dw, m, &o};
-            s->kern->dw(&d);
-        }
+        dw_task(s, &base, (const uint8_t *)x->data + t * in, pad, planes,
+                (char *)y->data + (i * s->m + c * mg) * p * ysz, mg, c, ysz);
     }
 }
 
