@@ -273,17 +273,22 @@ static void conv_case(size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t
     uint8_t *x = malloc(c * h * w), *wt = malloc(m * kd), zx = (uint8_t)rnd();
     fill(x, c * h * w, 0, false);
     fill(wt, m * kd, 0, true);
-    /* reference: im2col, the plain product */
+    /* reference: im2col, the plain product; flip: the image of x with its
+     * top bit flipped is that of xf = x ^ 0x80 */
+    bool flip = rnd() % 2;
+    uint8_t *xf = malloc(c * h * w);
+    for (size_t i = 0; i < c * h * w; i++)
+        xf[i] = x[i] ^ (flip ? 0x80 : 0);
     uint8_t *col = malloc(kd * p);
     int32_t *ref = malloc(m * p * 4);
-    oq_qim2col_ref(&g, (int64_t)c, x, zx, col, p);
+    oq_qim2col_ref(&g, (int64_t)c, xf, zx, col, p);
     oq_qmat wm = {wt, kd, true}, cm = {col, p, false};
     oq_qgemm_ref(m, p, kd, wm, cm, ref, p);
     oq_qconv_plan pl_;
     CHECK(oq_qconv_plan_init(&pl_, c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow));
     uint8_t *img = malloc(oq_qconv_image_bytes(&pl_) + 64);
     uint8_t *rows = malloc(2 * oq_qconv_row_bytes(&pl_));
-    oq_qconv_image(&pl_, x, false, zx, img, rows, 2);
+    oq_qconv_image(&pl_, x, flip, zx, img, rows, 2);
     free(rows);
     ptrdiff_t *boff = malloc(pl_.k4 * sizeof *boff);
     oq_qconv_offsets(&pl_, boff);
@@ -308,7 +313,7 @@ static void conv_case(size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t
         CHECK(bad == 0);
         free(ap);
     }
-    free(x), free(wt), free(col), free(ref), free(img), free(boff), free(wr), free(out);
+    free(x), free(xf), free(wt), free(col), free(ref), free(img), free(boff), free(wr), free(out);
 }
 
 static void test_conv(void)
@@ -319,6 +324,9 @@ static void test_conv(void)
     conv_case(6, 10, 10, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 5);
     conv_case(7, 9, 12, 5, 2, 3, 2, 1, 3, 0, 2, 1, 0, 11);
     conv_case(8, 23, 3, 7, 1, 1, 1, 1, 1, 3, 0, 3, 0, 3);
+    conv_case(6, 21, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 9); /* rows of vectors, padded */
+    conv_case(7, 19, 41, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 5); /* the image itself */
+    conv_case(5, 20, 33, 3, 3, 2, 1, 1, 1, 1, 2, 0, 1, 4);
     for (int t = 0; t < 40; t++) {
         size_t kh = (size_t)rnd_in(1, 4), kw = (size_t)rnd_in(1, 4);
         size_t dh = (size_t)rnd_in(1, 2), dw = (size_t)rnd_in(1, 2);

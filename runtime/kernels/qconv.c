@@ -72,19 +72,20 @@ void oq_qconv_offsets(const oq_qconv_plan *p, ptrdiff_t *boff)
         }
 }
 
-/* dst[4x + t] = r[t][x] for x < n. */
+/* dst[4x + t] = r[t][x] ^ fl for x < n. */
 static void interleave4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2,
-                        const uint8_t *r3, size_t n, uint8_t *dst)
+                        const uint8_t *r3, size_t n, uint8_t fl, uint8_t *dst)
 {
     size_t x = 0;
 #if defined(__SSE2__)
+    const __m128i f = _mm_set1_epi8((char)fl);
     for (; n >= 16; x += 16) {
         if (x + 16 > n)
             x = n - 16; /* the last vector overlaps the one before */
-        __m128i a = _mm_loadu_si128((const __m128i *)(r0 + x));
-        __m128i b = _mm_loadu_si128((const __m128i *)(r1 + x));
-        __m128i c = _mm_loadu_si128((const __m128i *)(r2 + x));
-        __m128i d = _mm_loadu_si128((const __m128i *)(r3 + x));
+        __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r0 + x)), f);
+        __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r1 + x)), f);
+        __m128i c = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r2 + x)), f);
+        __m128i d = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r3 + x)), f);
         __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
         __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
         _mm_storeu_si128((__m128i *)(dst + 4 * x), _mm_unpacklo_epi16(ab0, cd0));
@@ -96,10 +97,10 @@ static void interleave4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2,
     }
 #endif
     for (; x < n; x++) {
-        dst[4 * x] = r0[x];
-        dst[4 * x + 1] = r1[x];
-        dst[4 * x + 2] = r2[x];
-        dst[4 * x + 3] = r3[x];
+        dst[4 * x] = r0[x] ^ fl;
+        dst[4 * x + 1] = r1[x] ^ fl;
+        dst[4 * x + 2] = r2[x] ^ fl;
+        dst[4 * x + 3] = r3[x] ^ fl;
     }
 }
 
@@ -215,68 +216,112 @@ size_t oq_qconv_row_bytes(const oq_qconv_plan *p)
     return (4 * (p->ws * p->sw + 64) + 8 * (p->ws + 32) + 63) & ~(size_t)63;
 }
 
+/* Horizontal stride 1: each plane row straight from 4 input rows (a row
+ * outside the image, or of a channel past the last, reads padrow: len bytes
+ * of pad ^ fl; a channel past the last may hold anything, its weights being
+ * zero), the padding columns written as pad. When the planes are the image
+ * itself (no padding, whole rows), each channel group is one interleave. */
+static void image_c4_s1(const oq_qconv_plan *p, const uint8_t *x, size_t c4, uint8_t fl,
+                        uint8_t pad, const uint8_t *padrow, uint8_t *img)
+{
+    size_t ws = p->ws, sh = p->sh, hw = p->h * p->w;
+    size_t left = p->pl < ws ? p->pl : ws, mid = p->w < ws - left ? p->w : ws - left;
+    size_t right = ws - left - mid;
+    const uint8_t *ch[4];
+    for (size_t t = 0; t < 4; t++)
+        ch[t] = c4 * 4 + t < p->c ? x + (c4 * 4 + t) * hw : NULL;
+    if (sh == 1 && p->pt == 0 && left == 0 && right == 0 && mid == p->w && p->hs <= p->h) {
+        uint8_t *dst = img + c4 * p->plane * 4; /* the one phase */
+        interleave4(ch[0], ch[1] ? ch[1] : ch[0], ch[2] ? ch[2] : ch[0], ch[3] ? ch[3] : ch[0],
+                    p->hs * ws, fl, dst);
+        return;
+    }
+    for (size_t py = 0; py < p->hs * sh; py++) {
+        int ph = p->phase_of[(py % sh) * 16];
+        if (ph < 0)
+            continue;
+        bool in = py >= p->pt && py - p->pt < p->h;
+        const uint8_t *r[4];
+        for (size_t t = 0; t < 4; t++)
+            r[t] = in && ch[t] ? ch[t] + (py - p->pt) * p->w : padrow;
+        uint8_t *dst = img + (((size_t)ph * p->c4 + c4) * p->plane + py / sh * ws) * 4;
+        memset(dst, pad, 4 * left);
+        interleave4(r[0], r[1], r[2], r[3], mid, fl, dst + 4 * left);
+        memset(dst + 4 * (left + mid), pad, 4 * right);
+    }
+}
+
+/* Other strides: 4 padded rows (or 4 x 2 phase rows for stride 2, straight
+ * from the input), then each phase row interleaved. */
+static void image_c4_strided(const oq_qconv_plan *p, const uint8_t *x, size_t c4, uint8_t fl,
+                             uint8_t pad, uint8_t *buf, uint8_t *img)
+{
+    size_t sh = p->sh, sw = p->sw, ws = p->ws, len = ws * sw;
+    size_t rl = len + 64, pl2 = ws + 32;
+    uint8_t *ex = buf + 4 * rl;
+    for (size_t py = 0; py < p->hs * sh; py++) {
+        size_t ry = py % sh, Y = py / sh;
+        bool used = false;
+        for (size_t rx = 0; rx < sw; rx++)
+            used |= p->phase_of[ry * 16 + rx] >= 0;
+        if (!used)
+            continue;
+        if (sw == 2) { /* both phase rows straight from the input */
+            for (size_t t = 0; t < 4; t++) {
+                size_t c = c4 * 4 + t;
+                uint8_t *e0 = ex + (2 * t) * pl2, *e1 = ex + (2 * t + 1) * pl2;
+                if (c >= p->c || py < p->pt || py - p->pt >= p->h) {
+                    uint8_t v = c >= p->c ? 0 : pad;
+                    memset(e0, v, ws);
+                    memset(e1, v, ws);
+                } else {
+                    dw_row_s2(x + (c * p->h + py - p->pt) * p->w, p->w, p->pl, ws, fl, pad, e0,
+                              e1);
+                }
+            }
+        } else {
+            for (size_t t = 0; t < 4; t++)
+                padded_row(p, x, c4 * 4 + t, py, len, fl, pad, buf + t * rl);
+        }
+        for (size_t rx = 0; rx < sw; rx++) {
+            int ph = p->phase_of[ry * 16 + rx];
+            if (ph < 0)
+                continue;
+            const uint8_t *r[4];
+            for (size_t t = 0; t < 4; t++) {
+                if (sw == 2) {
+                    r[t] = ex + (2 * t + rx) * pl2;
+                } else {
+                    uint8_t *d = ex + t * pl2;
+                    for (size_t i = 0; i < ws; i++)
+                        d[i] = buf[t * rl + i * sw + rx];
+                    r[t] = d;
+                }
+            }
+            uint8_t *dst = img + ((size_t)ph * p->c4 + c4) * p->plane * 4;
+            interleave4(r[0], r[1], r[2], r[3], ws, 0, dst + Y * ws * 4);
+        }
+    }
+}
+
 void oq_qconv_image(const oq_qconv_plan *p, const uint8_t *x, bool flip, uint8_t pad,
                     uint8_t *img, uint8_t *rows, int threads)
 {
     uint8_t fl = flip ? 0x80 : 0;
-    size_t sh = p->sh, sw = p->sw, ws = p->ws, len = ws * sw;
-    bool row_used[16] = {false};
-    for (int i = 0; i < 256; i++)
-        if (p->phase_of[i] >= 0)
-            row_used[i / 16] = true;
     bool par = threads > 1 && p->c4 > 1 && p->c4 * p->nphase * p->plane >= 4096;
     (void)threads;
 #pragma omp parallel for schedule(static) num_threads(threads) if (par)
     for (size_t c4 = 0; c4 < p->c4; c4++) {
-        /* 4 padded rows, then 4 x 2 phase rows (sw == 2) */
-        size_t rl = len + 64, pl2 = ws + 32;
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
         uint8_t *buf = rows + (size_t)tid * oq_qconv_row_bytes(p);
-        uint8_t *ex = buf + 4 * rl;
-        for (size_t py = 0; py < p->hs * sh; py++) {
-            size_t ry = py % sh, Y = py / sh;
-            if (!row_used[ry])
-                continue;
-            if (sw == 2) { /* both phase rows straight from the input */
-                for (size_t t = 0; t < 4; t++) {
-                    size_t c = c4 * 4 + t;
-                    uint8_t *e0 = ex + (2 * t) * pl2, *e1 = ex + (2 * t + 1) * pl2;
-                    if (c >= p->c || py < p->pt || py - p->pt >= p->h) {
-                        uint8_t v = c >= p->c ? 0 : pad;
-                        memset(e0, v, ws);
-                        memset(e1, v, ws);
-                    } else {
-                        dw_row_s2(x + (c * p->h + py - p->pt) * p->w, p->w, p->pl, ws, fl, pad,
-                                  e0, e1);
-                    }
-                }
-            } else {
-                for (size_t t = 0; t < 4; t++)
-                    padded_row(p, x, c4 * 4 + t, py, len, fl, pad, buf + t * rl);
-            }
-            for (size_t rx = 0; rx < sw; rx++) {
-                int ph = p->phase_of[ry * 16 + rx];
-                if (ph < 0)
-                    continue;
-                const uint8_t *r[4];
-                for (size_t t = 0; t < 4; t++) {
-                    if (sw == 1) {
-                        r[t] = buf + t * rl;
-                    } else if (sw == 2) {
-                        r[t] = ex + (2 * t + rx) * pl2;
-                    } else {
-                        uint8_t *d = ex + t * pl2;
-                        for (size_t i = 0; i < ws; i++)
-                            d[i] = buf[t * rl + i * sw + rx];
-                        r[t] = d;
-                    }
-                }
-                uint8_t *dst = img + ((size_t)ph * p->c4 + c4) * p->plane * 4;
-                interleave4(r[0], r[1], r[2], r[3], ws, dst + Y * ws * 4);
-            }
+        if (p->sw == 1) {
+            memset(buf, pad ^ fl, p->ws);
+            image_c4_s1(p, x, c4, fl, pad, buf, img);
+        } else {
+            image_c4_strided(p, x, c4, fl, pad, buf, img);
         }
         size_t used = p->hs * p->ws;
         for (size_t ph = 0; ph < p->nphase; ph++)
