@@ -150,12 +150,16 @@ void oq_qgemm_run(const oq_qkern *kern, size_t m, size_t n, size_t k4, const voi
     size_t mr = kern->mr, nr = kern->nr;
     size_t nti = (m + mr - 1) / mr, ntj = (n + nr - 1) / nr, tasks = nti * ntj;
     size_t tile_bytes = k4 * mr * kern->a_group_bytes;
-    /* column-major over tiles: one thread's consecutive tiles share columns of b */
+    /* The larger operand is read once: column-major over tiles (one
+     * thread's consecutive tiles share columns of b) when b is the larger,
+     * else row-major (they share a packed tile of a, e.g. the many weights
+     * of a layer with few positions, which would not stay in cache). */
+    bool by_cols = n >= m;
     bool par = threads > 1 && tasks > 1 && m * n * k4 >= ((size_t)1 << 18);
     (void)threads;
 #pragma omp parallel for schedule(static) num_threads(threads) if (par)
     for (size_t t = 0; t < tasks; t++) {
-        size_t it = t % nti, jt = t / nti;
+        size_t it = by_cols ? t % nti : t / ntj, jt = by_cols ? t / nti : t % ntj;
         oq_qtile tl = {
             .k4 = k4,
             .a = (const uint8_t *)apack + it * tile_bytes,
