@@ -97,6 +97,34 @@ oq_status calib_kl_estimates(const calib_hview *v, const uint64_t *cum, bool fol
 oq_status calib_kl_candidates(const calib_hview *v, const uint64_t *cum, bool folded, size_t nq,
                               size_t imin, size_t imax, bool *keep);
 
+/* The mse method (mse.c). One bin's values: count c spread evenly over
+ * [a, b] (a point mass when a == b). */
+typedef struct calib_mse_bin {
+    double a, b;
+    double c;
+} calib_mse_bin;
+/* Bin i of the histogram, cut to the observed [min, max]. */
+calib_mse_bin calib_mse_bin_of(const oq_calib_stats *s, size_t i);
+/* The bin's count times its mean squared quantization error for the grid
+ * of step d over [lo, hi] (clipping outside). */
+double calib_mse_bin_error(const calib_mse_bin *q, double lo, double hi, double d);
+/* The observed range the candidates scale ([lo0, hi0]) and their number:
+ * candidate k (1..nc) is [k/nc lo0, k/nc hi0]. */
+void calib_mse_span(const oq_calib_stats *s, const oq_calib_options *o, double *lo0,
+                    double *hi0, int *nc);
+/* The range of least error; with prune, only the candidates
+ * calib_mse_candidates keeps are evaluated: the result is the same. */
+oq_status calib_mse_choose(const oq_calib_stats *s, const oq_calib_options *o, bool prune,
+                           double *lo, double *hi);
+/* For each candidate k (mse_bound.c): est[k - 1] within err[k - 1] of the
+ * error mse.c computes, by the O(1) estimate or (fine) the O(bins) one;
+ * calib_mse_candidates marks keep[k - 1] for each candidate whose error may
+ * be the first least. */
+oq_status calib_mse_estimates(const oq_calib_stats *s, double lo0, double hi0, int nc,
+                              int levels, bool fine, double *est, double *err);
+oq_status calib_mse_candidates(const oq_calib_stats *s, double lo0, double hi0, int nc,
+                               int levels, bool *keep);
+
 /* Checks the options (bins, levels, percentile, moving average). */
 oq_status calib_options_check(const oq_calib_options *o);
 /* A deep copy; without keep_hist, the copy has no histogram. */

@@ -1,10 +1,11 @@
-/* The range searches of the entropy method (calibrators/entropy.c with
- * entropy_bound.c): on histograms of many shapes (smooth, noisy, sparse,
- * spiky, nearly empty, with far outliers, huge counts; several view sizes
- * and level counts, folded or not), every window's estimate must lie within
- * its bound of the exact divergence (calib_kl_window, the definition), and
- * the search that evaluates only the windows the bounds keep must choose
- * the window the search over all windows chooses. */
+/* The range searches of the entropy and mse methods (calibrators/entropy.c
+ * with entropy_bound.c, mse.c with mse_bound.c): on histograms of many
+ * shapes (smooth, noisy, sparse, spiky, nearly empty, with far outliers,
+ * huge counts, away from zero; several sizes and level counts, symmetric or
+ * not), every candidate's estimate must lie within its bound of the exact
+ * value (calib_kl_window; the sum of mse.c's per-bin errors), and the search
+ * that evaluates only the candidates the bounds keep must choose what the
+ * search over all candidates chooses. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,8 +128,122 @@ static void test_entropy(void)
     free(h);
 }
 
+/* ---- mse ---- */
+
+static float gaussf(void)
+{
+    double u = urand(), v = urand();
+    return (float)(sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v));
+}
+
+/* Data set k of n values. */
+static void mse_data(float *x, size_t n, int k)
+{
+    for (size_t i = 0; i < n; i++) {
+        float g = gaussf();
+        switch (k) {
+        case 0: x[i] = g; break;
+        case 1: x[i] = g > 0.0f ? g : 0.0f; break;                                /* ReLU */
+        case 2: x[i] = (float)(log(urand() + 1e-300) * (i % 2 ? 1 : -1));         /* laplace */
+            if (i % 1000 == 0)
+                x[i] *= 30.0f;                                                    /* outliers */
+            break;
+        case 3: x[i] = (float)urand() * 6.0f; break;                              /* uniform */
+        case 4: x[i] = -3.0f - (float)urand(); break;                             /* all negative */
+        case 5: x[i] = 1000.0f + g * 0.01f; break;                                /* away from 0 */
+        case 6: x[i] = (float)(int)(g * 3.0f); break;                             /* few values */
+        case 7: x[i] = i % 2 ? 0.5f : -0.25f; break;                              /* two values */
+        default: x[i] = g * (float)(1.0 + 1e3 * (i % 97 == 0)); break;            /* spikes */
+        }
+    }
+}
+
+/* The error of [lo, hi] as mse.c sums it: every non-empty bin in order. */
+static double mse_exact(const oq_calib_stats *s, double lo, double hi, int levels)
+{
+    size_t nb;
+    const uint64_t *counts;
+    oq_calib_stats_histogram(s, &nb, NULL, NULL, &counts);
+    double d = (hi - lo) / (double)(levels - 1), e = 0.0;
+    for (size_t i = 0; i < nb; i++) {
+        if (counts[i] == 0)
+            continue;
+        calib_mse_bin q = calib_mse_bin_of(s, i);
+        e += calib_mse_bin_error(&q, lo, hi, d);
+    }
+    return e;
+}
+
+static void test_mse_case(const oq_calib_stats *s, const oq_calib_options *o, int *bad,
+                          double *worst)
+{
+    double lo0, hi0;
+    int nc;
+    calib_mse_span(s, o, &lo0, &hi0, &nc);
+    if (hi0 - lo0 > 0.0) {
+        double *est = malloc(2 * (size_t)nc * sizeof *est), *err = est + nc;
+        for (int fine = 0; fine < 2; fine++) {
+            CHECK_OK(calib_mse_estimates(s, lo0, hi0, nc, o->levels, fine, est, err));
+            for (int k = 1; k <= nc; k++) {
+                double f = (double)k / (double)nc;
+                double e = mse_exact(s, f * lo0, f * hi0, o->levels);
+                double dev = fabs(est[k - 1] - e);
+                if (err[k - 1] > 0.0 && dev / err[k - 1] > worst[fine])
+                    worst[fine] = dev / err[k - 1];
+                if (!(dev <= err[k - 1]) && (*bad)++ < 5)
+                    fprintf(stderr, "mse (%s, bins %d, levels %d, sym %d) candidate %d: estimate "
+                                    "%.17g +- %.3g, exact %.17g\n", fine ? "fine" : "coarse",
+                            o->bins, o->levels, o->symmetric, k, est[k - 1], err[k - 1], e);
+            }
+        }
+        free(est);
+    }
+    double l1, h1, l2, h2;
+    CHECK_OK(calib_mse_choose(s, o, false, &l1, &h1));
+    CHECK_OK(calib_mse_choose(s, o, true, &l2, &h2));
+    if ((l1 != l2 || h1 != h2) && (*bad)++ < 5)
+        fprintf(stderr, "mse (bins %d, levels %d, sym %d): pruned search chose [%g, %g], full "
+                        "search [%g, %g]\n", o->bins, o->levels, o->symmetric, l2, h2, l1, h1);
+}
+
+static void test_mse(void)
+{
+    enum { N = 20000 };
+    float *x = malloc(N * sizeof *x);
+    const int bins[] = {2048, 256, 4096, 16, 3};
+    const int levels[] = {256, 16, 2};
+    int bad = 0;
+    double worst[2] = {0.0, 0.0};
+    for (int k = 0; k < 9; k++) {
+        mse_data(x, N, k);
+        for (int b = 0; b < 5; b++)
+            for (int lv = 0; lv < 3; lv++)
+                for (int sym = 0; sym < 2; sym++) {
+                    if ((b >= 2 || lv >= 1) && (k + b + lv + sym) % 3) /* keep the run short */
+                        continue;
+                    oq_calib_options o;
+                    oq_calib_options_default(&o);
+                    o.method = OQ_CALIB_MSE;
+                    o.bins = bins[b];
+                    o.levels = levels[lv];
+                    o.symmetric = sym;
+                    oq_calib_stats *s = NULL;
+                    CHECK_OK(oq_calib_stats_new(&o, true, &s));
+                    size_t n = k == 8 && b == 1 ? 7 : N; /* and a nearly empty histogram */
+                    CHECK_OK(oq_calib_stats_update(s, x, n));
+                    test_mse_case(s, &o, &bad, worst);
+                    oq_calib_stats_free(s);
+                }
+    }
+    printf("mse: largest |estimate - exact| / bound %.3g (coarse), %.3g (fine)\n", worst[0],
+           worst[1]);
+    CHECK(bad == 0);
+    free(x);
+}
+
 int main(void)
 {
     test_entropy();
+    test_mse();
     return TEST_SUMMARY();
 }

@@ -1,0 +1,365 @@
+/* Which candidates of the mse search can win (mse.c).
+ *
+ * mse.c evaluates each candidate range's error over every non-empty bin,
+ * C x bins evaluations (~20 ms a tensor at 2048 bins). This file gives every
+ * candidate, in O(1) each after O(bins) of prefix sums, an estimate of that
+ * error and a bound on its distance to what mse.c computes; a candidate
+ * whose estimate minus bound exceeds the least estimate plus bound cannot be
+ * the first of least error, and mse.c skips it.
+ *
+ * The estimate, for a candidate [l, h] of step d. The histogram's bins 1 ..
+ * last-1 (last: the maximum's bin) are whole, of width w; bins 0 and last
+ * are cut to [min, max] and are evaluated directly by mse.c's own per-bin
+ * function, as are the bins that hold l and h. The other whole bins are
+ *   - below l: mean of (l - x)^2 over [a, a + w] = y^2 - y w + w^2/3 with
+ *     y = l - a = delta + K w (K >= 1 whole bins from l's bin), so their sum
+ *     comes from prefix sums of c, c i, c i^2 over the bin index i;
+ *   - above h: the same with z = b - h;
+ *   - inside [l, h]: the grid's rounding error. With u = (x - l)/d and
+ *     s = u - round(u), the integral of the squared error is
+ *     d^3 (u/12 + phi(s)), phi(s) = s^3/3 - s/12, |phi| <= 1/(36 sqrt 3),
+ *     so a bin's mean is d^2/12 + d^3 (phi(s_b) - phi(s_a)) / w. The first
+ *     term sums to d^2/12 times the count inside; the second, summed over
+ *     the run of bins, is a sum over the bin edges of phi times the change
+ *     of count across the edge, so its size is at most
+ *     d^3/w |phi|max (c_first + c_last + sum |c_i - c_{i-1}|), and that
+ *     total variation comes from one more prefix sum. This term is the
+ *     estimate's real uncertainty: a few percent of the error on noisy
+ *     histograms, much less on smooth ones.
+ * The bound adds rounding, generously: every prefix difference, and every
+ * per-bin term of mse.c (whose clipped terms are differences of cubes), is
+ * charged a small multiple of (bins) u times its magnitude.
+ *
+ * The candidates that survive (50-200 of 2048 on mobilenet_v2) get a second,
+ * exact estimate: the same decomposition summed bin by bin, the clipped
+ * bins' means in closed form and the inner bins' phi terms at every edge,
+ * in a few operations a bin without divisions or library calls. Its bound is
+ * rounding alone, so one or two candidates survive it for mse.c. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "calib_internal.h"
+
+#define PHI_MAX 0.016038 /* > 1 / (36 sqrt 3) */
+/* 1.5 2^52: (u + M) - M is u rounded to the nearest integer, ties to even,
+ * for |u| < 2^51 (nearbyint without a library call). */
+#define ROUND_MAGIC 6755399441055744.0
+
+typedef struct mse_prefix {
+    const oq_calib_stats *s;
+    size_t last;          /* the maximum's bin */
+    double w, first;      /* bin i starts at (first + i) w */
+    double *p0, *p1, *p2; /* over bins [0, i): c, c i, c i^2 */
+    double *tv;           /* tv[i] = sum over 1 <= j < i of |c_j - c_{j-1}| */
+    double *edge, *dc;    /* edge[i] = (first + i) w; dc[i] = c_{i-1} - c_i (i >= 1) */
+    double t0, t1, t2;    /* totals of p0, p1, p2 */
+} mse_prefix;
+
+/* What an estimate's bound is made of: unc, a bound on a term left out;
+ * sum, magnitudes behind long sums (prefix sums, sums over the bins), whose
+ * rounding grows with the number of bins; term, magnitudes behind the
+ * cancellation inside single terms (in this file's formulas and in mse.c's
+ * per-bin ones), whose rounding does not. */
+typedef struct mse_mag {
+    double unc, sum, term;
+} mse_mag;
+
+static double bound_of(const mse_prefix *P, const mse_mag *m, double e)
+{
+    double u = DBL_EPSILON / 2.0, gamma = (double)(P->last + 64) * DBL_EPSILON;
+    return m->unc + 16.0 * gamma * (m->sum + 2.0 * fabs(e)) + 64.0 * u * m->term;
+}
+
+static void prefix_build(mse_prefix *P)
+{
+    const uint64_t *c = P->s->counts;
+    P->p0[0] = P->p1[0] = P->p2[0] = P->tv[0] = 0.0;
+    for (size_t i = 0; i <= P->last; i++) {
+        double ci = (double)c[i], x = (double)i;
+        P->p0[i + 1] = P->p0[i] + ci;
+        P->p1[i + 1] = P->p1[i] + ci * x;
+        P->p2[i + 1] = P->p2[i] + ci * x * x;
+        P->tv[i + 1] = P->tv[i] + (i >= 1 ? fabs(ci - (double)c[i - 1]) : 0.0);
+        P->edge[i] = (P->first + x) * P->w;
+        P->dc[i] = i >= 1 ? (double)c[i - 1] - ci : 0.0;
+    }
+    P->edge[P->last + 1] = (P->first + (double)(P->last + 1)) * P->w;
+    P->t0 = P->p0[P->last + 1];
+    P->t1 = P->p1[P->last + 1];
+    P->t2 = P->p2[P->last + 1];
+}
+
+/* The bin holding x, clamped to [0, last]. */
+static size_t bin_at(const mse_prefix *P, double x)
+{
+    double j = floor(x / P->w) - P->first;
+    return j <= 0.0 ? 0 : j >= (double)P->last ? P->last : (size_t)j;
+}
+
+/* A candidate [l, h] of step d; jl, jh: the bins holding l and h
+ * (clamped to [0, last]). Whole bins below jl are clipped to l, above jh
+ * to h, between them inside. */
+typedef struct mse_cand {
+    double l, h, d;
+    size_t jl, jh;
+} mse_cand;
+
+static mse_cand cand_of(const mse_prefix *P, double l, double h, int levels)
+{
+    mse_cand c = {l, h, (h - l) / (double)(levels - 1), bin_at(P, l), bin_at(P, h)};
+    return c;
+}
+
+/* mse.c's rounding in the clipped bins: each is a difference of cubes of
+ * distances up to `far`, divided by the width, relative to the mean square:
+ * at most 12 (far / w + 1) times the value v of the bins. */
+static double cubes(double far, double w, double v) { return 12.0 * (far / w + 1.0) * fabs(v); }
+
+/* One bin evaluated by mse.c's function (empty bins add nothing). */
+static double direct(const mse_prefix *P, const mse_cand *c, size_t i, int levels, mse_mag *m)
+{
+    if (P->s->counts[i] == 0)
+        return 0.0;
+    calib_mse_bin q = calib_mse_bin_of(P->s, i);
+    double e = calib_mse_bin_error(&q, c->l, c->h, c->d), width = q.b - q.a;
+    double far = fmax(fabs(q.a - c->l), fabs(q.b - c->h)) + width + c->d;
+    double grid = q.c * c->d * c->d * ((double)levels / 6.0 + 2.0);
+    m->term += fabs(e) + (width > 0.0 ? q.c * far * far * far / width + grid * c->d / width : grid);
+    return e;
+}
+
+/* The bins mse.c's function evaluates here: the cut bins 0 and last, and
+ * the whole bins holding l and h. */
+static double direct_bins(const mse_prefix *P, const mse_cand *c, int levels, mse_mag *m)
+{
+    size_t last = P->last;
+    double e = direct(P, c, 0, levels, m);
+    if (last > 0)
+        e += direct(P, c, last, levels, m);
+    if (last >= 2 && c->jl >= 1 && c->jl <= last - 1)
+        e += direct(P, c, c->jl, levels, m);
+    if (last >= 2 && c->jh != c->jl && c->jh >= 1 && c->jh <= last - 1)
+        e += direct(P, c, c->jh, levels, m);
+    return e;
+}
+
+/* The inner whole bins [*i0, *i1] (empty when *i0 > *i1). */
+static void inner_run(const mse_prefix *P, const mse_cand *c, size_t *i0, size_t *i1)
+{
+    *i0 = c->jl + 1 > 1 ? c->jl + 1 : 1;
+    *i1 = c->jh >= 1 ? (c->jh - 1 < P->last - 1 ? c->jh - 1 : P->last - 1) : 0;
+}
+
+/* Sum over whole bins i in [i0, i1] of c (y^2 - y w + w^2/3), y = delta + K w,
+ * K = |i - anchor|, from the prefix sums. */
+static double clip_sum(const mse_prefix *P, size_t i0, size_t i1, size_t anchor, bool below,
+                       double delta, mse_mag *m)
+{
+    if (i0 > i1)
+        return 0.0;
+    double s0 = P->p0[i1 + 1] - P->p0[i0], s1 = P->p1[i1 + 1] - P->p1[i0];
+    double s2 = P->p2[i1 + 1] - P->p2[i0], a = (double)anchor, w = P->w;
+    double sk = below ? a * s0 - s1 : s1 - a * s0;
+    double sk2 = s2 - 2.0 * a * s1 + a * a * s0;
+    double c0 = delta * delta - delta * w + w * w / 3.0, c1 = 2.0 * delta * w - w * w;
+    double v = s0 * c0 + sk * c1 + sk2 * w * w;
+    double far = fabs(delta) + w * ((double)(below ? anchor - i0 : i1 - anchor) + 1.0);
+    m->sum += fabs(c1) * (a * P->t0 + P->t1) + w * w * (P->t2 + 2.0 * a * P->t1 + a * a * P->t0) +
+              P->t0 * (delta * delta + fabs(delta) * w + w * w);
+    m->term += cubes(far, w, v);
+    return v;
+}
+
+/* mse.c's rounding in the inner bins: differences of its G, which reaches
+ * levels/12, over a bin's share of a step. */
+static double grid_terms(double n, double d, double w, int levels)
+{
+    return 4.0 * n * ((double)levels / 6.0 + 2.0) * d * d * d / w;
+}
+
+/* The whole bins inside [l, h], [i0, i1]: d^2/12 per value; the phi terms
+ * left out are bounded by their total variation. */
+static double inside(const mse_prefix *P, const mse_cand *c, size_t i0, size_t i1, int levels,
+                     mse_mag *m)
+{
+    if (i0 > i1)
+        return 0.0;
+    const uint64_t *cnt = P->s->counts;
+    double n = P->p0[i1 + 1] - P->p0[i0], d = c->d, d3w = d * d * d / P->w;
+    double tv = (double)cnt[i0] + (double)cnt[i1] + (P->tv[i1 + 1] - P->tv[i0 + 1]);
+    m->unc += d3w * PHI_MAX * tv;
+    m->sum += P->t0 * d * d + d3w * tv;
+    m->term += grid_terms(n, d, P->w, levels);
+    return n * d * d / 12.0;
+}
+
+/* First estimate: O(1) from the prefix sums. */
+static void estimate_coarse(const mse_prefix *P, const mse_cand *c, int levels, double *est,
+                            double *err)
+{
+    mse_mag m = {0.0, 0.0, 0.0};
+    double e = direct_bins(P, c, levels, &m);
+    size_t last = P->last, i0, i1;
+    if (last >= 2) {
+        double dl = c->l - (P->first + (double)c->jl) * P->w;
+        double dh = (P->first + (double)c->jh + 1.0) * P->w - c->h;
+        if (c->jl >= 2)
+            e += clip_sum(P, 1, (c->jl < last ? c->jl : last) - 1, c->jl, true, dl, &m);
+        if (c->jh + 1 <= last - 1)
+            e += clip_sum(P, c->jh + 1, last - 1, c->jh, false, dh, &m);
+        inner_run(P, c, &i0, &i1);
+        e += inside(P, c, i0, i1, levels, &m);
+    }
+    *est = e;
+    *err = bound_of(P, &m, e);
+}
+
+/* Whole bins [i0, i1] clipped to the point g (below: bins under l, else
+ * above h), one by one: c (y^2 - y w + w^2/3), y the distance of the bin's
+ * far edge to g. */
+static double clip_exact(const mse_prefix *P, size_t i0, size_t i1, double g, bool below,
+                         mse_mag *m)
+{
+    double v = 0.0, w = P->w, w3 = w * w / 3.0, far = 0.0;
+    for (size_t i = i0; i <= i1 && i0 <= i1; i++) {
+        double a = (P->first + (double)i) * w;
+        double y = below ? g - a : a + w - g;
+        v += (double)P->s->counts[i] * (y * y - y * w + w3);
+        far = y > far ? y : far;
+    }
+    m->term += cubes(far, w, v);
+    return v;
+}
+
+/* phi(s) times dc, s = u - round(u), for the edge at x. */
+static double phi_term(double x, double l, double id, double dc)
+{
+    double u = (x - l) * id, s = u - ((u + ROUND_MAGIC) - ROUND_MAGIC);
+    return s * (s * s * (1.0 / 3.0) - 1.0 / 12.0) * dc;
+}
+
+/* Whole bins [i0, i1] inside: d^2/12 per value plus d^3/w times the sum
+ * over the run's edges of phi(s) times the change of count across the edge
+ * (the counts beyond the run taken as 0), in four partial sums that the
+ * compiler can keep in vectors; s carries an error up to levels u, phi' is
+ * at most 1/6. */
+static double inside_exact(const mse_prefix *P, const mse_cand *c, size_t i0, size_t i1,
+                           int levels, mse_mag *m)
+{
+    if (i0 > i1)
+        return 0.0;
+    const uint64_t *cnt = P->s->counts;
+    double id = 1.0 / c->d, l = c->l, acc[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t e = i0 + 1;
+    for (; e + 4 <= i1 + 1; e += 4)
+        for (int j = 0; j < 4; j++)
+            acc[j] += phi_term(P->edge[e + (size_t)j], l, id, P->dc[e + (size_t)j]);
+    for (; e <= i1; e++)
+        acc[0] += phi_term(P->edge[e], l, id, P->dc[e]);
+    acc[1] += phi_term(P->edge[i0], l, id, -(double)cnt[i0]);
+    acc[2] += phi_term(P->edge[i1 + 1], l, id, (double)cnt[i1]);
+    double n = P->p0[i1 + 1] - P->p0[i0], d = c->d, d3w = d * d * d / P->w;
+    double tv = (double)cnt[i0] + (double)cnt[i1] + (P->tv[i1 + 1] - P->tv[i0 + 1]);
+    m->sum += P->t0 * d * d + d3w * tv;
+    m->term += d3w * tv * ((double)levels + 1.0) + grid_terms(n, d, P->w, levels);
+    return n * d * d / 12.0 + d3w * ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+}
+
+/* Second estimate: the whole bins one by one; its bound is rounding. */
+static void estimate_fine(const mse_prefix *P, const mse_cand *c, int levels, double *est,
+                          double *err)
+{
+    mse_mag m = {0.0, 0.0, 0.0};
+    double e = direct_bins(P, c, levels, &m);
+    size_t last = P->last, i0, i1;
+    if (last >= 2) {
+        if (c->jl >= 2)
+            e += clip_exact(P, 1, (c->jl < last ? c->jl : last) - 1, c->l, true, &m);
+        if (c->jh + 1 <= last - 1)
+            e += clip_exact(P, c->jh + 1, last - 1, c->h, false, &m);
+        inner_run(P, c, &i0, &i1);
+        e += inside_exact(P, c, i0, i1, levels, &m);
+    }
+    *est = e;
+    *err = bound_of(P, &m, e);
+}
+
+/* The prefix sums of s's histogram (mem: 6 (last + 2) doubles). */
+static mse_prefix prefix_of(const oq_calib_stats *s, double *mem)
+{
+    mse_prefix P;
+    P.s = s;
+    P.w = ldexp(1.0, s->exp2);
+    P.first = (double)s->first;
+    double lastd = floor((double)s->max / P.w) - P.first;
+    P.last = lastd < (double)s->nbins ? (size_t)lastd : s->nbins - 1;
+    size_t m = P.last + 2;
+    P.p0 = mem;
+    P.p1 = mem + m;
+    P.p2 = mem + 2 * m;
+    P.tv = mem + 3 * m;
+    P.edge = mem + 4 * m;
+    P.dc = mem + 5 * m;
+    prefix_build(&P);
+    return P;
+}
+
+static size_t prefix_size(const oq_calib_stats *s) { return 6 * (s->nbins + 2); }
+
+oq_status calib_mse_estimates(const oq_calib_stats *s, double lo0, double hi0, int nc,
+                              int levels, bool fine, double *est, double *err)
+{
+    double *mem = malloc(prefix_size(s) * sizeof *mem);
+    if (!mem)
+        return oq_error(OQ_E_NOMEM, "out of memory (%zu bins)", s->nbins);
+    mse_prefix P = prefix_of(s, mem);
+    for (int k = 1; k <= nc; k++) {
+        double f = (double)k / (double)nc;
+        mse_cand c = cand_of(&P, f * lo0, f * hi0, levels);
+        if (fine)
+            estimate_fine(&P, &c, levels, &est[k - 1], &err[k - 1]);
+        else
+            estimate_coarse(&P, &c, levels, &est[k - 1], &err[k - 1]);
+    }
+    free(mem);
+    return OQ_OK;
+}
+
+/* keep[k] when it is set and est[k] - err[k] is at most the least
+ * est + err among the kept (NaN estimates keep). */
+static void prune(const double *est, const double *err, int nc, bool *keep)
+{
+    double least = INFINITY;
+    for (int k = 0; k < nc; k++)
+        if (keep[k] && est[k] + err[k] < least)
+            least = est[k] + err[k];
+    for (int k = 0; k < nc; k++)
+        keep[k] = keep[k] && !(est[k] - err[k] > least);
+}
+
+oq_status calib_mse_candidates(const oq_calib_stats *s, double lo0, double hi0, int nc,
+                               int levels, bool *keep)
+{
+    double *mem = malloc((prefix_size(s) + 2 * (size_t)nc) * sizeof *mem);
+    if (!mem)
+        return oq_error(OQ_E_NOMEM, "out of memory (%zu bins)", s->nbins);
+    double *est = mem + prefix_size(s), *err = est + nc;
+    mse_prefix P = prefix_of(s, mem);
+    for (int k = 1; k <= nc; k++) {
+        double f = (double)k / (double)nc;
+        mse_cand c = cand_of(&P, f * lo0, f * hi0, levels);
+        estimate_coarse(&P, &c, levels, &est[k - 1], &err[k - 1]);
+        keep[k - 1] = true;
+    }
+    prune(est, err, nc, keep);
+    for (int k = 1; k <= nc; k++) {
+        double f = (double)k / (double)nc;
+        mse_cand c = cand_of(&P, f * lo0, f * hi0, levels);
+        if (keep[k - 1])
+            estimate_fine(&P, &c, levels, &est[k - 1], &err[k - 1]);
+    }
+    prune(est, err, nc, keep);
+    free(mem);
+    return OQ_OK;
+}
