@@ -40,6 +40,7 @@
 #include <stdlib.h>
 
 #include "calib_internal.h"
+#include "stats_kern.h"
 
 #define PHI_MAX 0.016038 /* > 1 / (36 sqrt 3) */
 /* 1.5 2^52: (u + M) - M is u rounded to the nearest integer, ties to even,
@@ -241,29 +242,23 @@ static double phi_term(double x, double l, double id, double dc)
 
 /* Whole bins [i0, i1] inside: d^2/12 per value plus d^3/w times the sum
  * over the run's edges of phi(s) times the change of count across the edge
- * (the counts beyond the run taken as 0), in four partial sums that the
- * compiler can keep in vectors; s carries an error up to levels u, phi' is
- * at most 1/6. */
+ * (the counts beyond the run taken as 0; the inner edges by the kernel's
+ * phi_sum); s carries an error up to levels u, phi' is at most 1/6. */
 static double inside_exact(const mse_prefix *P, const mse_cand *c, size_t i0, size_t i1,
                            int levels, mse_mag *m)
 {
     if (i0 > i1)
         return 0.0;
     const uint64_t *cnt = P->s->counts;
-    double id = 1.0 / c->d, l = c->l, acc[4] = {0.0, 0.0, 0.0, 0.0};
-    size_t e = i0 + 1;
-    for (; e + 4 <= i1 + 1; e += 4)
-        for (int j = 0; j < 4; j++)
-            acc[j] += phi_term(P->edge[e + (size_t)j], l, id, P->dc[e + (size_t)j]);
-    for (; e <= i1; e++)
-        acc[0] += phi_term(P->edge[e], l, id, P->dc[e]);
-    acc[1] += phi_term(P->edge[i0], l, id, -(double)cnt[i0]);
-    acc[2] += phi_term(P->edge[i1 + 1], l, id, (double)cnt[i1]);
+    double id = 1.0 / c->d, l = c->l;
+    double acc = P->s->kern->phi_sum(P->edge + i0 + 1, P->dc + i0 + 1, i1 - i0, l, id);
+    acc += phi_term(P->edge[i0], l, id, -(double)cnt[i0]);
+    acc += phi_term(P->edge[i1 + 1], l, id, (double)cnt[i1]);
     double n = P->p0[i1 + 1] - P->p0[i0], d = c->d, d3w = d * d * d / P->w;
     double tv = (double)cnt[i0] + (double)cnt[i1] + (P->tv[i1 + 1] - P->tv[i0 + 1]);
     m->sum += P->t0 * d * d + d3w * tv;
     m->term += d3w * tv * ((double)levels + 1.0) + grid_terms(n, d, P->w, levels);
-    return n * d * d / 12.0 + d3w * ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    return n * d * d / 12.0 + d3w * acc;
 }
 
 /* Second estimate: the whole bins one by one; its bound is rounding. */

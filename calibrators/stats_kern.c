@@ -55,7 +55,30 @@ static size_t bins_f32_ref(const float *x, size_t n, double inv, double first, i
     return k;
 }
 
-static const calib_kern calib_kern_ref = {"ref", scan_ref, bins_ref, bins_f32_ref};
+/* 1.5 2^52: (u + M) - M is u rounded to the nearest integer, ties to even,
+ * for |u| < 2^51 (nearbyint without a library call). */
+#define ROUND_MAGIC 6755399441055744.0
+
+static double phi_term(double x, double dc, double l, double id)
+{
+    double u = (x - l) * id, s = u - ((u + ROUND_MAGIC) - ROUND_MAGIC);
+    return s * (s * s * (1.0 / 3.0) - 1.0 / 12.0) * dc;
+}
+
+/* Four partial sums, which the compiler can keep in vectors. */
+static double phi_sum_ref(const double *x, const double *dc, size_t n, double l, double id)
+{
+    double acc[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (size_t j = 0; j < 4; j++)
+            acc[j] += phi_term(x[i + j], dc[i + j], l, id);
+    for (; i < n; i++)
+        acc[0] += phi_term(x[i], dc[i], l, id);
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+static const calib_kern calib_kern_ref = {"ref", scan_ref, bins_ref, bins_f32_ref, phi_sum_ref};
 
 const calib_kern *calib_kern_for(oq_isa_level level)
 {

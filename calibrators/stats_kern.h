@@ -1,5 +1,5 @@
-/* The inner loops of the streaming statistics (stats.c), one set per
- * instruction-set level: portable C (stats_kern.c, also the reference the
+/* The inner loops of the calibrators: the streaming statistics' (stats.c)
+ * and the mse search's (mse_bound.c), one set per instruction-set level: portable C (stats_kern.c, also the reference the
  * tests compare the others against), AVX2 (stats_avx2.c) and AVX-512
  * (stats_avx512.c), each compiled with its own flags and picked at run time
  * under the ONNXQ_ISA ceiling (runtime/kernels/isa.h). Internal to
@@ -39,11 +39,20 @@ typedef bool (*calib_scan_fn)(const float *x, size_t n, float *lo, float *hi);
 typedef size_t (*calib_bins_fn)(const float *x, size_t n, double inv, double first,
                                 int32_t *idx, uint64_t *zeros);
 
+/* sum over i < n of phi(s_i) dc_i, where u_i = (x_i - l) * id,
+ * s_i = u_i - (u_i rounded to the nearest integer, ties to even) and
+ * phi(s) = s (s^2/3 - 1/12); |u_i| < 2^51. The levels differ in rounding
+ * only (the order of the sum, fused multiply-adds): each term is within a
+ * few units in the last place of |u_i| |dc_i| and the sum within n units of
+ * the sum of |phi(s_i) dc_i|. */
+typedef double (*calib_phi_fn)(const double *x, const double *dc, size_t n, double l, double id);
+
 typedef struct calib_kern {
     const char *name;
     calib_scan_fn scan;
     calib_bins_fn bins;
     calib_bins_fn bins_f32;
+    calib_phi_fn phi_sum;
 } calib_kern;
 
 /* The kernels of one level: NULL when they were not built or this CPU lacks

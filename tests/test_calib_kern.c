@@ -2,7 +2,8 @@
  * every kernel level this build and CPU have (portable C, AVX2, AVX-512)
  * against direct computations — extremes against a scalar loop, bin
  * indices against libm's floor — on bin edges, denormals, huge and tiny
- * values, signed zeros and every tail length; NaN and infinities at every
+ * values, signed zeros and every tail length; the mse search's sums of
+ * phi terms against a direct sum; NaN and infinities at every
  * position; and whole statistics updated under each ONNXQ_ISA level against
  * the portable level, bit for bit (counts, extremes, the sign of a zero
  * extreme, error messages). */
@@ -173,6 +174,41 @@ static void test_bins(const calib_kern *k)
     CHECK(bad == 0);
 }
 
+/* ---- the mse search's phi sums ---- */
+
+static void test_phi(const calib_kern *k)
+{
+    enum { N = 2100 };
+    double *x = malloc(N * sizeof *x), *dc = malloc(N * sizeof *dc);
+    int bad = 0;
+    for (size_t n = 0; n <= N; n += n < 70 ? 1 : 677) {
+        double w = ldexp(1.0, -(int)(next_u64() % 20)), l = -w * 37.25, id = 2.6 / w;
+        for (size_t i = 0; i < n; i++) {
+            x[i] = (-40.0 + (double)i) * w;
+            dc[i] = (double)(int64_t)(next_u64() % 20001) - 10000.0;
+        }
+        if (n > 3)
+            x[3] = l + 2.5 / id; /* a tie: u = 2.5 */
+        double sum = 0.0, mag = 0.0, umax = 0.0, dmag = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double u = (x[i] - l) * id, s = u - nearbyint(u);
+            double t = (s * s * s / 3.0 - s / 12.0) * dc[i];
+            sum += t;
+            mag += fabs(t);
+            umax = fabs(u) > umax ? fabs(u) : umax;
+            dmag += fabs(dc[i]);
+        }
+        double got = k->phi_sum(x, dc, n, l, id);
+        double tol = 8.0 * (double)(n + 16) * DBL_EPSILON * mag + 8.0 * DBL_EPSILON * umax * dmag;
+        if (!(fabs(got - sum) <= tol) && bad++ < 5)
+            fprintf(stderr, "%s phi_sum n=%zu: %.17g, expected %.17g (tolerance %.3g)\n",
+                    k->name, n, got, sum, tol);
+    }
+    CHECK(bad == 0);
+    free(x);
+    free(dc);
+}
+
 /* ---- whole statistics under each ONNXQ_ISA level ---- */
 
 static const char *const level_env[] = {"ref", "avx2", "avx512"};
@@ -314,6 +350,7 @@ int main(void)
         levels++;
         test_scan(k);
         test_bins(k);
+        test_phi(k);
     }
     CHECK(levels >= 1);
     test_levels();
