@@ -295,6 +295,13 @@ static void conv_case(size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t
     uint8_t *wr = malloc(m * pl_.k4 * 4);
     oq_qconv_reorder(&pl_, m, wt, false, false, wr);
     int32_t *out = malloc(m * pl_.q * 4);
+    /* the same columns without those past each row (oq_qconv_compact) */
+    uint8_t *cmp = malloc(pl_.k4 * p * 4 + 64);
+    ptrdiff_t *coff = malloc(pl_.k4 * sizeof *coff);
+    memset(cmp + pl_.k4 * p * 4, 0, 64);
+    oq_qconv_compact(&pl_, img, boff, cmp, 2);
+    for (size_t kk = 0; kk < pl_.k4; kk++)
+        coff[kk] = (ptrdiff_t)(kk * p * 4);
     for (int ki = 0; ki < nkerns; ki++) {
         const oq_qkern *kern = kerns[ki];
         void *ap = malloc(oq_qpack_left_bytes(kern, m, pl_.k4));
@@ -311,8 +318,17 @@ static void conv_case(size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t
                     "m%zu: %zu differ\n", kern->name, c, h, w, kh, kw, sh, sw, dh, dw, pt, pl,
                     pb, pr, m, bad);
         CHECK(bad == 0);
+        oq_qgemm_run(kern, m, p, pl_.k4, ap, cmp, coff, false, &o, 2);
+        bad = 0;
+        for (size_t i = 0; i < m * p; i++)
+            bad += out[i / p * pl_.q + i % p] != ref[i];
+        if (bad)
+            fprintf(stderr, "%s: compact conv c%zu %zux%zu k%zux%zu s%zu,%zu: %zu differ\n",
+                    kern->name, c, h, w, kh, kw, sh, sw, bad);
+        CHECK(bad == 0);
         free(ap);
     }
+    free(cmp), free(coff);
     free(x), free(xf), free(wt), free(col), free(ref), free(img), free(boff), free(wr), free(out);
 }
 

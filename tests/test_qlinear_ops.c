@@ -200,6 +200,8 @@ static void test_convs(void)
         {2, 12, 15, 37, 12, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, /* depthwise, 3 vectors */
         {2, 6, 17, 35, 6, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},   /* depthwise, strided */
         {1, 5, 9, 8, 10, 5, 3, 4, 1, 2, 2, 1, 0, 2, 2, 1},    /* multiplier 2, dilated */
+        {2, 8, 5, 6, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* compacted columns */
+        {1, 4, 4, 4, 48, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* the same, 2 groups */
     };
     static const oq_dtype xt[] = {OQ_UINT8, OQ_UINT8, OQ_INT8, OQ_INT8};
     static const oq_dtype wt[] = {OQ_INT8, OQ_UINT8, OQ_INT8, OQ_UINT8};

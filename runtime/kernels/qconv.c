@@ -330,6 +330,33 @@ void oq_qconv_image(const oq_qconv_plan *p, const uint8_t *x, bool flip, uint8_t
     }
 }
 
+void oq_qconv_compact(const oq_qconv_plan *p, const uint8_t *img, const ptrdiff_t *boff,
+                      uint8_t *dst, int threads)
+{
+    size_t row = p->ow * 4, n = p->oh * row, chunks = (row + 15) / 16;
+    bool par = threads > 1 && p->k4 * n >= ((size_t)1 << 16);
+    (void)threads;
+#pragma omp parallel for schedule(static) num_threads(threads) if (par)
+    for (size_t kk = 0; kk < p->k4; kk++) {
+        const uint8_t *src = img + boff[kk];
+        uint8_t *d = dst + kk * n;
+        /* whole 16-byte chunks: a row's last one runs into the next row,
+         * written after it; the last row's ends exactly */
+        for (size_t oy = 0; oy + 1 < p->oh; oy++)
+            for (size_t c = 0; c < chunks; c++)
+                memcpy(d + oy * row + 16 * c, src + oy * p->ws * 4 + 16 * c, 16);
+        const uint8_t *s = src + (p->oh - 1) * p->ws * 4;
+        uint8_t *e = d + (p->oh - 1) * row;
+        if (row < 16) {
+            memcpy(e, s, row);
+            continue;
+        }
+        for (size_t c = 0; c + 1 < chunks; c++)
+            memcpy(e + 16 * c, s + 16 * c, 16);
+        memcpy(e + row - 16, s + row - 16, 16);
+    }
+}
+
 void oq_qconv_reorder(const oq_qconv_plan *p, size_t m, const uint8_t *w, bool ones, bool flip,
                       uint8_t *dst)
 {

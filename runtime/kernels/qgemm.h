@@ -145,6 +145,14 @@ size_t oq_qconv_row_bytes(const oq_qconv_plan *p);
  * at most threads OpenMP threads (not from inside a parallel region). */
 void oq_qconv_image(const oq_qconv_plan *p, const uint8_t *x, bool flip, uint8_t pad,
                     uint8_t *img, uint8_t *rows, int threads);
+/* The product's columns without those past each output row (ox >= ow):
+ * row kk of dst (oh * ow positions of 4 bytes, rows oh * ow * 4 bytes
+ * apart) holds the 4 bytes of position oy * ws + ox at img + boff[kk]
+ * (the kernels read 64 bytes past the end of dst: they must be readable); at most
+ * threads OpenMP threads (not from inside a parallel region). Worth it where
+ * the discarded columns are a large share (small rows, many channels). */
+void oq_qconv_compact(const oq_qconv_plan *p, const uint8_t *img, const ptrdiff_t *boff,
+                      uint8_t *dst, int threads);
 /* Reorders weights w ([m][c][kh][kw] bytes) to the plan's K order:
  * dst[i][((ky * kw + kx) * c4 + c)] for c < c4 * 4 (zero past c), rows
  * k4 * 4 apart; flip: xor 0x80 (the zeros past c stay zeros). ones: instead
