@@ -29,7 +29,7 @@ struct oq_calib_stats {
     int64_t first;           /* absolute index of bin 0 */
     size_t nbins;
     uint64_t *counts;        /* nbins counts (NULL without a histogram) */
-    uint32_t *aux;           /* nbins second counts, used within an update and zero
+    uint32_t *aux;           /* 2 nbins more counts, used within an update and zero
                               * between updates (NULL without a histogram) */
     const struct calib_kern *kern; /* the inner loops (stats_kern.h) */
 };
@@ -124,6 +124,21 @@ oq_status calib_mse_estimates(const oq_calib_stats *s, double lo0, double hi0, i
                               int levels, bool fine, double *est, double *err);
 oq_status calib_mse_candidates(const oq_calib_stats *s, double lo0, double hi0, int nc,
                                int levels, bool *keep);
+
+/* The passes over a batch's values (stats_count.c). calib_scan_batch: the
+ * batch's extremes (between +0 and -0 the data's first zero), an error
+ * naming the first NaN or infinity. calib_hist_add: counts the batch, whose
+ * extremes are bmin, bmax, into a histogram already wide enough for it.
+ * calib_hist_add_in_range: both in one pass for a histogram that already
+ * holds values, when every value of the batch falls in its bins (so that
+ * neither its width nor its first bin changes); false, with nothing
+ * changed, otherwise (and for NaN or infinities) or when the batch is too
+ * small for it to pay. */
+oq_status calib_scan_batch(const struct calib_kern *k, const float *data, size_t n, float *bmin,
+                           float *bmax);
+void calib_hist_add(oq_calib_stats *s, const float *data, size_t n, float bmin, float bmax);
+bool calib_hist_add_in_range(oq_calib_stats *s, const float *data, size_t n, float *bmin,
+                             float *bmax);
 
 /* Checks the options (bins, levels, percentile, moving average). */
 oq_status calib_options_check(const oq_calib_options *o);

@@ -142,7 +142,7 @@ oq_status oq_calib_stats_new(const oq_calib_options *o, bool with_histogram,
     s->nbins = (size_t)o->bins;
     if (with_histogram) {
         s->counts = calloc(s->nbins, sizeof *s->counts);
-        s->aux = calloc(s->nbins, sizeof *s->aux);
+        s->aux = calloc(2 * s->nbins, sizeof *s->aux);
         if (!s->counts || !s->aux) {
             oq_calib_stats_free(s);
             return oq_error(OQ_E_NOMEM, "calibration histogram (%d bins): out of memory",
@@ -182,7 +182,7 @@ oq_status calib_stats_clone(const oq_calib_stats *s, bool keep_hist, oq_calib_st
     c->aux = NULL;
     if (c->hist) {
         c->counts = malloc(s->nbins * sizeof *c->counts);
-        c->aux = calloc(s->nbins, sizeof *c->aux);
+        c->aux = calloc(2 * s->nbins, sizeof *c->aux);
         if (!c->counts || !c->aux) {
             oq_calib_stats_free(c);
             return oq_error(OQ_E_NOMEM, "calibration histogram: out of memory");
@@ -191,92 +191,6 @@ oq_status calib_stats_clone(const oq_calib_stats *s, bool keep_hist, oq_calib_st
     }
     *out = c;
     return OQ_OK;
-}
-
-/* The error for a batch that holds a NaN or an infinity: the first one. */
-static oq_status nonfinite_error(const float *data, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        float x = data[i];
-        if (!isfinite(x))
-            return oq_error(OQ_E_INVALID,
-                            "calibration data: value %zu of %zu is %s (NaN and infinities "
-                            "cannot be calibrated)",
-                            i, n, isnan(x) ? "NaN" : x > 0 ? "+inf" : "-inf");
-    }
-    return oq_error(OQ_E_INTERNAL, "calibration data: a non-finite value was reported, and "
-                                   "none was found");
-}
-
-/* The batch's extremes; the first NaN or infinity is an error. Between +0
- * and -0 the data's first zero wins, whichever kernel ran: an extreme that
- * is zero is the first value equal to zero, as a scan from the front that
- * replaces the extreme only by a strictly smaller (larger) value leaves it. */
-static oq_status scan_batch(const calib_kern *k, const float *data, size_t n, float *bmin,
-                            float *bmax)
-{
-    if (!k->scan(data, n, bmin, bmax))
-        return nonfinite_error(data, n);
-    if (*bmin == 0.0f || *bmax == 0.0f) {
-        size_t i = 0;
-        while (data[i] != 0.0f)
-            i++;
-        if (*bmin == 0.0f)
-            *bmin = data[i];
-        if (*bmax == 0.0f)
-            *bmax = data[i];
-    }
-    return OQ_OK;
-}
-
-/* Adds n values to counts (and alternately to aux when aux is set),
- * through the kernel's bin indices; zeros are only counted. maxabs bounds
- * |data|: when the scaled values stay below 2^24 (and the width is at most
- * 1), the indices are exact in float. */
-static void hist_count(const oq_calib_stats *s, const float *data, size_t n, double maxabs,
-                       uint32_t *aux, uint64_t *zeros)
-{
-    double inv = ldexp(1.0, -s->exp2), first = (double)s->first;
-    bool f32 = s->exp2 <= 0 && s->exp2 >= -126 && maxabs * inv < 16777216.0;
-    calib_bins_fn bins = f32 ? s->kern->bins_f32 : s->kern->bins;
-    uint64_t *c = s->counts;
-    int32_t idx[CALIB_BIN_IDX];
-    for (size_t i = 0; i < n; i += CALIB_BIN_CHUNK) {
-        size_t m = n - i < CALIB_BIN_CHUNK ? n - i : CALIB_BIN_CHUNK;
-        size_t k = bins(data + i, m, inv, first, idx, zeros), j = 0;
-        if (aux)
-            for (; j + 1 < k; j += 2) {
-                c[idx[j]]++;
-                aux[idx[j + 1]]++;
-            }
-        for (; j < k; j++)
-            c[idx[j]]++;
-    }
-}
-
-/* Adds the batch to the histogram (already wide enough for it); its values
- * lie in [bmin, bmax], bins [b0, b1]. Large batches count through two
- * arrays, which breaks the chains of increments of one bin (runs of equal
- * values); the second (uint32) is flushed into the first after at most
- * UINT32_MAX values, one pass over [b0, b1]. Zeros are added at once. */
-static void hist_add(oq_calib_stats *s, const float *data, size_t n, float bmin, float bmax)
-{
-    size_t b0 = (size_t)(bin_of(bmin, s->exp2) - s->first);
-    size_t b1 = (size_t)(bin_of(bmax, s->exp2) - s->first);
-    double maxabs = fmax(fabs((double)bmin), fabs((double)bmax));
-    uint32_t *aux = n / 4 >= b1 - b0 + 1 ? s->aux : NULL;
-    uint64_t zeros = 0;
-    for (size_t done = 0; done < n;) {
-        size_t part = n - done < (size_t)UINT32_MAX ? n - done : (size_t)UINT32_MAX;
-        hist_count(s, data + done, part, maxabs, aux, &zeros);
-        for (size_t b = b0; aux && b <= b1; b++) {
-            s->counts[b] += aux[b];
-            aux[b] = 0;
-        }
-        done += part;
-    }
-    if (zeros)
-        s->counts[-s->first] += zeros;
 }
 
 static float ema_step(float ema, float v, double c)
@@ -291,16 +205,17 @@ oq_status oq_calib_stats_update(oq_calib_stats *s, const float *data, size_t n)
     if (n == 0)
         return OQ_OK;
     float bmin = 0.0f, bmax = 0.0f;
-    oq_status st = scan_batch(s->kern, data, n, &bmin, &bmax);
-    if (st != OQ_OK)
+    oq_status st = OQ_OK;
+    bool counted = s->hist && s->count > 0 && calib_hist_add_in_range(s, data, n, &bmin, &bmax);
+    if (!counted && (st = calib_scan_batch(s->kern, data, n, &bmin, &bmax)) != OQ_OK)
         return st;
     float nmin = s->count ? fminf(s->min, bmin) : bmin;
     float nmax = s->count ? fmaxf(s->max, bmax) : bmax;
-    if (s->hist) {
+    if (s->hist && !counted) {
         st = hist_reserve(s, nmin, nmax, INT_MIN);
         if (st != OQ_OK)
             return st;
-        hist_add(s, data, n, bmin, bmax);
+        calib_hist_add(s, data, n, bmin, bmax);
     }
     if (s->ema_c > 0.0 && s->count > 0) {
         s->ema_min = ema_step(s->ema_min, bmin, s->ema_c);

@@ -261,6 +261,13 @@ static void test_levels(void)
                                : g * scale[data];
         }
         const size_t batches[] = {1, 37, 4096, N};
+        /* batches of 4096 after the first go through the one-pass update
+         * while they fit the bins; batches of 37 never do */
+        oq_calib_stats *small = stats_under("ref", true, x, N, 37);
+        oq_calib_stats *large = stats_under("ref", true, x, N, 4096);
+        CHECK(small && large && same_stats(small, large));
+        oq_calib_stats_free(small);
+        oq_calib_stats_free(large);
         for (size_t b = 0; b < 4; b++)
             for (int hist = 0; hist < 2; hist++) {
                 oq_calib_stats *ref = stats_under("ref", hist, x, N, batches[b]);
@@ -329,6 +336,32 @@ static void test_errors(void)
             oq_calib_stats_free(s);
         }
     }
+    /* a NaN late in a large batch that fits the bins: the one-pass update
+     * has counted the chunks before it, and must leave nothing behind */
+    enum { M = 10000 };
+    float *y = malloc(M * sizeof *y);
+    for (int l = OQ_LEVEL_REF; l <= OQ_LEVEL_AVX512; l++) {
+        if (!calib_kern_for((oq_isa_level)l))
+            continue;
+        for (size_t i = 0; i < M; i++)
+            y[i] = i < M / 2 ? gauss() * 2.0f : gauss();
+        oq_calib_stats *s = stats_under(level_env[l], true, y, M / 2, M / 2);
+        oq_calib_stats *ref = stats_under(level_env[l], true, y, M / 2, M / 2);
+        y[M / 2 + 4700] = NAN;
+        setenv("ONNXQ_ISA", level_env[l], 1);
+        CHECK_ERR(oq_calib_stats_update(s, y + M / 2, M / 2), OQ_E_INVALID,
+                  "value 4700 of 5000 is NaN");
+        CHECK(same_stats(s, ref));
+        y[M / 2 + 4700] = 0.5f;
+        CHECK_OK(oq_calib_stats_update(s, y + M / 2, M / 2));
+        CHECK_OK(oq_calib_stats_update(ref, y + M / 2, 1000));
+        CHECK_OK(oq_calib_stats_update(ref, y + M / 2 + 1000, M / 2 - 1000));
+        unsetenv("ONNXQ_ISA");
+        CHECK(same_stats(s, ref));
+        oq_calib_stats_free(s);
+        oq_calib_stats_free(ref);
+    }
+    free(y);
     setenv("ONNXQ_ISA", "sse9", 1);
     oq_calib_options o;
     oq_calib_options_default(&o);
