@@ -328,26 +328,29 @@ AI __m512i dw8_window(const dw8c *k, const uint8_t *row, ptrdiff_t c0, __mmask64
 
 /* R output rows from oy (those below oh stored), 16 columns from ox0 (n of
  * them stored): input rows shared between output rows (R > 1 needs dh ==
- * 1). */
+ * 1). KH, SH: kh and sh when known at compile time (0: read from d). */
 AI void dw8_rows(const oq_qdw8 *d, const dw8c *k, const outc *q, size_t oy, size_t ox0,
-                 unsigned n, __mmask64 m, bool full, const int R, const bool FLIP)
+                 unsigned n, __mmask64 m, bool full, const int R, const int KH, const int SH,
+                 const bool FLIP)
 {
+    const size_t kh = KH ? (size_t)KH : d->kh, sh = SH ? (size_t)SH : d->sh;
     __m512i acc[4];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
         acc[r] = k->bias;
-    size_t rows = R == 1 ? d->kh : (size_t)(R - 1) * d->sh + d->kh;
+    size_t rows = R == 1 ? kh : (size_t)(R - 1) * sh + kh;
     size_t step = R == 1 ? d->dh : 1;
     ptrdiff_t c0 = (ptrdiff_t)(ox0 * d->sw) - (ptrdiff_t)d->pl;
+#pragma GCC unroll 9
     for (size_t j = 0; j < rows; j++) {
-        size_t Y = oy * d->sh + j * step; /* padded row */
+        size_t Y = oy * sh + j * step; /* padded row */
         __m512i v = k->pad;
         if (Y >= d->pt && Y - d->pt < d->h)
             v = dw8_window(k, k->x + (Y - d->pt) * d->w, c0, m, full, FLIP);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            size_t ky = R == 1 ? j : j - (size_t)r * d->sh; /* wraps when negative */
-            if (ky < d->kh)
+            size_t ky = R == 1 ? j : j - (size_t)r * sh; /* wraps when negative */
+            if (ky < kh)
                 acc[r] = _mm512_dpbusd_epi32(acc[r], v, k->wq[ky]);
         }
     }
@@ -376,12 +379,19 @@ AI void dw8_plane(const oq_qdw8 *d, const dw8c *k, const outc *q, const bool FLI
         unsigned n = d->ow - ox0 >= 16 ? 16 : (unsigned)(d->ow - ox0);
         bool full;
         __mmask64 m = dw8_mask(d, ox0, &full);
-        if (d->dh == 1)
+        bool k3 = d->kh == 3 && d->dh == 1; /* 3x3: unrolled for strides 1 and 2 */
+        if (k3 && d->sh == 1)
             for (size_t oy = 0; oy < d->oh; oy += 4)
-                dw8_rows(d, k, q, oy, ox0, n, m, full, 4, FLIP);
+                dw8_rows(d, k, q, oy, ox0, n, m, full, 4, 3, 1, FLIP);
+        else if (k3 && d->sh == 2)
+            for (size_t oy = 0; oy < d->oh; oy += 4)
+                dw8_rows(d, k, q, oy, ox0, n, m, full, 4, 3, 2, FLIP);
+        else if (d->dh == 1)
+            for (size_t oy = 0; oy < d->oh; oy += 4)
+                dw8_rows(d, k, q, oy, ox0, n, m, full, 4, 0, 0, FLIP);
         else
             for (size_t oy = 0; oy < d->oh; oy++)
-                dw8_rows(d, k, q, oy, ox0, n, m, full, 1, FLIP);
+                dw8_rows(d, k, q, oy, ox0, n, m, full, 1, 0, 0, FLIP);
     }
 }
 
