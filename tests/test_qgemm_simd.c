@@ -343,6 +343,10 @@ static void test_conv(void)
     conv_case(6, 21, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 9); /* rows of vectors, padded */
     conv_case(7, 19, 41, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 5); /* the image itself */
     conv_case(5, 20, 33, 3, 3, 2, 1, 1, 1, 1, 2, 0, 1, 4);
+    /* one channel group, built in bands of rows by 2 threads */
+    conv_case(3, 60, 70, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 8);
+    conv_case(4, 64, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 5);
+    conv_case(2, 70, 61, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3);
     for (int t = 0; t < 40; t++) {
         size_t kh = (size_t)rnd_in(1, 4), kw = (size_t)rnd_in(1, 4);
         size_t dh = (size_t)rnd_in(1, 2), dw = (size_t)rnd_in(1, 2);

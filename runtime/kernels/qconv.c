@@ -221,8 +221,8 @@ size_t oq_qconv_row_bytes(const oq_qconv_plan *p)
  * of pad ^ fl; a channel past the last may hold anything, its weights being
  * zero), the padding columns written as pad. When the planes are the image
  * itself (no padding, whole rows), each channel group is one interleave. */
-static void image_c4_s1(const oq_qconv_plan *p, const uint8_t *x, size_t c4, uint8_t fl,
-                        uint8_t pad, const uint8_t *padrow, uint8_t *img)
+static void image_c4_s1(const oq_qconv_plan *p, const uint8_t *x, size_t c4, size_t py0,
+                        size_t py1, uint8_t fl, uint8_t pad, const uint8_t *padrow, uint8_t *img)
 {
     size_t ws = p->ws, sh = p->sh, hw = p->h * p->w;
     size_t left = p->pl < ws ? p->pl : ws, mid = p->w < ws - left ? p->w : ws - left;
@@ -231,12 +231,13 @@ static void image_c4_s1(const oq_qconv_plan *p, const uint8_t *x, size_t c4, uin
     for (size_t t = 0; t < 4; t++)
         ch[t] = c4 * 4 + t < p->c ? x + (c4 * 4 + t) * hw : NULL;
     if (sh == 1 && p->pt == 0 && left == 0 && right == 0 && mid == p->w && p->hs <= p->h) {
-        uint8_t *dst = img + c4 * p->plane * 4; /* the one phase */
-        interleave4(ch[0], ch[1] ? ch[1] : ch[0], ch[2] ? ch[2] : ch[0], ch[3] ? ch[3] : ch[0],
-                    p->hs * ws, fl, dst);
+        uint8_t *dst = img + (c4 * p->plane + py0 * ws) * 4; /* the one phase */
+        size_t o = py0 * ws;
+        interleave4(ch[0] + o, (ch[1] ? ch[1] : ch[0]) + o, (ch[2] ? ch[2] : ch[0]) + o,
+                    (ch[3] ? ch[3] : ch[0]) + o, (py1 - py0) * ws, fl, dst);
         return;
     }
-    for (size_t py = 0; py < p->hs * sh; py++) {
+    for (size_t py = py0; py < py1; py++) {
         int ph = p->phase_of[(py % sh) * 16];
         if (ph < 0)
             continue;
@@ -253,13 +254,13 @@ static void image_c4_s1(const oq_qconv_plan *p, const uint8_t *x, size_t c4, uin
 
 /* Other strides: 4 padded rows (or 4 x 2 phase rows for stride 2, straight
  * from the input), then each phase row interleaved. */
-static void image_c4_strided(const oq_qconv_plan *p, const uint8_t *x, size_t c4, uint8_t fl,
-                             uint8_t pad, uint8_t *buf, uint8_t *img)
+static void image_c4_strided(const oq_qconv_plan *p, const uint8_t *x, size_t c4, size_t py0,
+                             size_t py1, uint8_t fl, uint8_t pad, uint8_t *buf, uint8_t *img)
 {
     size_t sh = p->sh, sw = p->sw, ws = p->ws, len = ws * sw;
     size_t rl = len + 64, pl2 = ws + 32;
     uint8_t *ex = buf + 4 * rl;
-    for (size_t py = 0; py < p->hs * sh; py++) {
+    for (size_t py = py0; py < py1; py++) {
         size_t ry = py % sh, Y = py / sh;
         bool used = false;
         for (size_t rx = 0; rx < sw; rx++)
@@ -308,10 +309,17 @@ void oq_qconv_image(const oq_qconv_plan *p, const uint8_t *x, bool flip, uint8_t
                     uint8_t *img, uint8_t *rows, int threads)
 {
     uint8_t fl = flip ? 0x80 : 0;
-    bool par = threads > 1 && p->c4 > 1 && p->c4 * p->nphase * p->plane >= 4096;
+    bool par = threads > 1 && p->c4 * p->nphase * p->plane >= 4096;
+    /* tasks: channel groups, each in bands of padded rows when there are
+     * fewer groups than threads (a first layer's 3 channels) */
+    size_t rows_all = p->hs * p->sh, bands = par && p->c4 < (size_t)threads ? (size_t)threads : 1;
     (void)threads;
 #pragma omp parallel for schedule(static) num_threads(threads) if (par)
-    for (size_t c4 = 0; c4 < p->c4; c4++) {
+    for (size_t t = 0; t < p->c4 * bands; t++) {
+        size_t c4 = t / bands, band = t % bands;
+        /* whole stride rows per band: a plane row is one padded row */
+        size_t py0 = rows_all / p->sh * band / bands * p->sh;
+        size_t py1 = band + 1 == bands ? rows_all : rows_all / p->sh * (band + 1) / bands * p->sh;
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
@@ -319,10 +327,12 @@ void oq_qconv_image(const oq_qconv_plan *p, const uint8_t *x, bool flip, uint8_t
         uint8_t *buf = rows + (size_t)tid * oq_qconv_row_bytes(p);
         if (p->sw == 1) {
             memset(buf, pad ^ fl, p->ws);
-            image_c4_s1(p, x, c4, fl, pad, buf, img);
+            image_c4_s1(p, x, c4, py0, py1, fl, pad, buf, img);
         } else {
-            image_c4_strided(p, x, c4, fl, pad, buf, img);
+            image_c4_strided(p, x, c4, py0, py1, fl, pad, buf, img);
         }
+        if (band + 1 < bands)
+            continue;
         size_t used = p->hs * p->ws;
         for (size_t ph = 0; ph < p->nphase; ph++)
             memset(img + (ph * p->c4 + c4) * p->plane * 4 + used * 4, 0,
