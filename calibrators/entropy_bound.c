@@ -26,8 +26,9 @@
  * so the inner bins of a window take prefix sums of h log h, log h, 1/h,
  * 1/h^2, 1/h^3 over the bins, and its inner groups (whole groups of m bins
  * that start at s = start + k m) take prefix sums with stride m over s of
- * T log(T/Z), Z log(T/Z), Z, Z^2/T, Z^3/T^2, Z^4/T^3. The edge bins and
- * edge groups are computed directly.
+ * T log(T/Z), Z log(T/Z), Z, Z^2/T, Z^3/T^2, Z^4/T^3 (for the starts
+ * that windows of that width use). The edge bins and edge groups are
+ * computed directly.
  *
  * The bound: the series remainders, plus rounding: every prefix sum and
  * every term is a sum of non-negative magnitudes whose totals are kept, and
@@ -81,10 +82,13 @@ static void bins_build(kl_bins *B)
     B->mag = mag;
 }
 
-static void groups_build(kl_groups *G, const kl_bins *B, size_t m)
+/* The chains of groups of m bins starting at s in [s0, s1], every step-th
+ * (the windows' inner groups start there; see span_of). */
+static void groups_build(kl_groups *G, const kl_bins *B, size_t m, size_t s0, size_t s1,
+                         size_t step)
 {
     double mag = 0.0;
-    for (size_t s = 0; s + m <= B->n; s++) {
+    for (size_t s = s0; s <= s1; s += step) {
         uint64_t t = B->cum[s + m] - B->cum[s];
         double T = (double)t, Z = (double)(B->nz[s + m] - B->nz[s]);
         double F[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
@@ -98,7 +102,7 @@ static void groups_build(kl_groups *G, const kl_bins *B, size_t m)
             F[5] = Z * r * r * r;
         }
         for (int i = 0; i < 6; i++) {
-            G->f[i][s] = F[i] + (s >= m ? G->f[i][s - m] : 0.0);
+            G->f[i][s] = F[i] + (s >= s0 + m ? G->f[i][s - m] : 0.0);
             mag += F[i];
         }
     }
@@ -227,7 +231,9 @@ static int window_estimate(const kl_bins *B, const kl_groups *G, const kl_window
     if (w->nq > 1)
         xq += edge_group(B, w, gl, w->stop, ep, eq, &mag);
     trunc += W0 * eq * eq * eq * eq / (4.0 * (1.0 - eq));
-    double lw = log(W0 / W), big = log((W + (double)w->len) / CALIB_KL_EPS);
+    int ex;
+    (void)frexp((W + (double)w->len) / CALIB_KL_EPS, &ex); /* below 2^ex */
+    double lw = log(W0 / W), big = 0.7 * (double)ex;          /* > log of it */
     *kl = (xp - xq) / W + lw;
     double gamma = (double)(B->n + w->len + 64) * DBL_EPSILON;
     *err = trunc / W + 32.0 * gamma * ((B->mag + G->mag + mag) / W + fabs(lw) + 2.0 * big + 8.0);
@@ -250,6 +256,27 @@ static kl_window window_of(const kl_bins *B, bool folded, size_t nq, size_t i)
     return w;
 }
 
+/* Builds the chains for the windows from i on that share i's group width
+ * (the width grows with i): their inner groups start in [s0, s1], at
+ * multiples of m when every window starts at 0. */
+static void groups_for(kl_groups *G, const kl_bins *B, bool folded, size_t nq, size_t i,
+                       size_t imax)
+{
+    kl_window w = window_of(B, folded, nq, i);
+    size_t m = w.m, s0 = w.start, s1 = w.start;
+    for (size_t j = i + 1; j <= imax; j++) {
+        kl_window v = window_of(B, folded, nq, j);
+        if (v.m != m)
+            break;
+        s0 = v.start < s0 ? v.start : s0;
+        s1 = v.start > s1 ? v.start : s1;
+    }
+    if (nq >= 3)
+        groups_build(G, B, m, s0, s1 + (nq - 2) * m, folded ? m : 1);
+    else
+        G->m = m; /* no inner groups */
+}
+
 /* The estimates of windows imin..imax. */
 static void estimate_all(const kl_bins *B, kl_groups *G, bool folded, size_t nq, size_t imin,
                          size_t imax, double *est, double *err)
@@ -257,7 +284,7 @@ static void estimate_all(const kl_bins *B, kl_groups *G, bool folded, size_t nq,
     for (size_t i = imin; i <= imax; i++) {
         kl_window w = window_of(B, folded, nq, i);
         if (G->m != w.m)
-            groups_build(G, B, w.m);
+            groups_for(G, B, folded, nq, i, imax);
         double e = 0.0, d = 0.0;
         int k = window_estimate(B, G, &w, &e, &d);
         est[i - imin] = k == KL_ESTIMATE ? e : k == KL_INFINITE ? INFINITY : NAN;
