@@ -155,7 +155,9 @@ void oq_qgemm_run(const oq_qkern *kern, size_t m, size_t n, size_t k4, const voi
      * else row-major (they share a packed tile of a, e.g. the many weights
      * of a layer with few positions, which would not stay in cache). */
     bool by_cols = n >= m;
-    bool par = threads > 1 && tasks > 1 && m * n * k4 >= ((size_t)1 << 18);
+    /* worth a parallel region: enough products, or enough bytes to stream
+     * (a classifier at batch 1: one row, a megabyte of weights) */
+    bool par = threads > 1 && tasks > 1 && m * n * k4 + (m + n) * k4 * 4 >= ((size_t)1 << 18);
     (void)threads;
 #pragma omp parallel for schedule(static) num_threads(threads) if (par)
     for (size_t t = 0; t < tasks; t++) {
