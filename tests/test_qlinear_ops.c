@@ -202,6 +202,7 @@ static void test_convs(void)
         {1, 5, 9, 8, 10, 5, 3, 4, 1, 2, 2, 1, 0, 2, 2, 1},    /* multiplier 2, dilated */
         {2, 8, 5, 6, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* compacted columns */
         {1, 4, 4, 4, 48, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* the same, 2 groups */
+        {2, 4, 6, 40, 8, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* long rows, junk dropped */
     };
     static const oq_dtype xt[] = {OQ_UINT8, OQ_UINT8, OQ_INT8, OQ_INT8};
     static const oq_dtype wt[] = {OQ_INT8, OQ_UINT8, OQ_INT8, OQ_UINT8};
