@@ -112,13 +112,11 @@ void calib_hist_add(oq_calib_stats *s, const float *data, size_t n, float bmin, 
         s->counts[-s->first] += zeros;
 }
 
-/* Counts one chunk (the kernel's at most) into the two halves of aux. */
-static void count_chunk(const oq_calib_stats *s, calib_bins_fn bins, const float *data,
-                        size_t n, uint64_t *zeros)
+/* Counts k bin indices into the two halves of aux. */
+static void count_idx(const oq_calib_stats *s, const int32_t *idx, size_t k)
 {
     uint32_t *a0 = s->aux, *a1 = s->aux + s->nbins;
-    int32_t idx[CALIB_BIN_IDX];
-    size_t k = bins(data, n, ldexp(1.0, -s->exp2), (double)s->first, idx, zeros), j = 0;
+    size_t j = 0;
     for (; j + 1 < k; j += 2) {
         a0[idx[j]]++;
         a1[idx[j + 1]]++;
@@ -127,9 +125,25 @@ static void count_chunk(const oq_calib_stats *s, calib_bins_fn bins, const float
         a0[idx[j]]++;
 }
 
-/* One pass: each chunk's extremes (the kernel's scan, from memory), then,
- * if they lie in the bins, its bin counts (from L1) into aux, which is
- * flushed into counts at the end, or cleared if a chunk does not fit. The
+/* One chunk's extremes and bin indices: in one loop when the indices are
+ * computed in float, else a scan and then (from L1) the indices, if the
+ * extremes lie in [lo, hi). False for NaN or infinities. */
+static bool chunk_pass(const oq_calib_stats *s, calib_bins_fn bins, const float *data, size_t n,
+                       double lo, double hi, int32_t *idx, size_t *k, uint64_t *zeros,
+                       float *cl, float *ch)
+{
+    double inv = ldexp(1.0, -s->exp2), first = (double)s->first;
+    if (bins == s->kern->bins_f32)
+        return s->kern->scan_bins_f32(data, n, inv, first, idx, k, zeros, cl, ch);
+    if (!s->kern->scan(data, n, cl, ch))
+        return false;
+    *k = (double)*cl < lo || (double)*ch >= hi ? 0 : bins(data, n, inv, first, idx, zeros);
+    return true;
+}
+
+/* One pass: each chunk's extremes and indices (chunk_pass, from memory),
+ * counted, if the extremes lie in the bins, into aux, which is flushed into
+ * counts at the end, or cleared if a chunk does not fit. The
  * bins [first, first + nbins) cover [lo, hi) below; a value there leaves the
  * canonical width and first bin as they are (the width cannot shrink, the
  * minimum's bin stays first, and |first| + nbins <= 2^52 keeps the width
@@ -145,16 +159,18 @@ bool calib_hist_add_in_range(oq_calib_stats *s, const float *data, size_t n, flo
     calib_bins_fn bins = bins_for(s, fmax(fabs(lo), fabs(hi)));
     float mn = data[0], mx = data[0];
     uint64_t zeros = 0;
+    int32_t idx[CALIB_BIN_IDX];
     for (size_t i = 0; i < n; i += CALIB_BIN_CHUNK) {
-        size_t m = n - i < CALIB_BIN_CHUNK ? n - i : CALIB_BIN_CHUNK;
+        size_t m = n - i < CALIB_BIN_CHUNK ? n - i : CALIB_BIN_CHUNK, k = 0;
         float cl, ch;
-        if (!s->kern->scan(data + i, m, &cl, &ch) || (double)cl < lo || (double)ch >= hi) {
+        if (!chunk_pass(s, bins, data + i, m, lo, hi, idx, &k, &zeros, &cl, &ch) ||
+            (double)cl < lo || (double)ch >= hi) {
             memset(s->aux, 0, 2 * s->nbins * sizeof *s->aux);
             return false;
         }
         mn = cl < mn ? cl : mn;
         mx = ch > mx ? ch : mx;
-        count_chunk(s, bins, data + i, m, &zeros);
+        count_idx(s, idx, k);
     }
     zero_sign(data, &mn, &mx);
     uint32_t *a0 = s->aux, *a1 = s->aux + s->nbins;

@@ -55,6 +55,32 @@ static size_t bins_f32_ref(const float *x, size_t n, double inv, double first, i
     return k;
 }
 
+/* Both at once; a value whose scaled value is out of int32's range (or
+ * NaN) gets index 0 rather than an undefined conversion. */
+static bool scan_bins_f32_ref(const float *x, size_t n, double inv, double first, int32_t *idx,
+                              size_t *k, uint64_t *zeros, float *lo, float *hi)
+{
+    float finv = (float)inv, l = x[0], h = x[0];
+    int32_t f = (int32_t)first;
+    bool finite = true;
+    size_t kk = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i], p = v * finv;
+        finite &= isfinite(v) != 0;
+        l = v < l ? v : l;
+        h = v > h ? v : h;
+        int32_t b = p > -2147483520.0f && p < 2147483520.0f ? (int32_t)p : 0;
+        b -= p < (float)b;
+        idx[kk] = (int32_t)((uint32_t)b - (uint32_t)f);
+        kk += v != 0.0f;
+    }
+    *zeros += n - kk;
+    *k = kk;
+    *lo = l;
+    *hi = h;
+    return finite;
+}
+
 /* 1.5 2^52: (u + M) - M is u rounded to the nearest integer, ties to even,
  * for |u| < 2^51 (nearbyint without a library call). */
 #define ROUND_MAGIC 6755399441055744.0
@@ -78,7 +104,8 @@ static double phi_sum_ref(const double *x, const double *dc, size_t n, double l,
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-static const calib_kern calib_kern_ref = {"ref", scan_ref, bins_ref, bins_f32_ref, phi_sum_ref};
+static const calib_kern calib_kern_ref = {"ref",        scan_ref,          bins_ref,
+                                          bins_f32_ref, scan_bins_f32_ref, phi_sum_ref};
 
 const calib_kern *calib_kern_for(oq_isa_level level)
 {

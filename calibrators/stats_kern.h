@@ -47,11 +47,22 @@ typedef size_t (*calib_bins_fn)(const float *x, size_t n, double inv, double fir
  * the sum of |phi(s_i) dc_i|. */
 typedef double (*calib_phi_fn)(const double *x, const double *dc, size_t n, double l, double id);
 
+/* scan and bins_f32 over one chunk (n <= CALIB_BIN_CHUNK) in one loop:
+ * returns scan's result with *lo, *hi, and writes bins_f32's indices, their
+ * number to *k and adds the zeros to *zeros. The indices mean something only
+ * when the extremes meet bins_f32's conditions, which the caller checks
+ * afterwards; otherwise they are arbitrary (but computing them is defined
+ * behaviour whatever the values). */
+typedef bool (*calib_scan_bins_fn)(const float *x, size_t n, double inv, double first,
+                                   int32_t *idx, size_t *k, uint64_t *zeros, float *lo,
+                                   float *hi);
+
 typedef struct calib_kern {
     const char *name;
     calib_scan_fn scan;
     calib_bins_fn bins;
     calib_bins_fn bins_f32;
+    calib_scan_bins_fn scan_bins_f32;
     calib_phi_fn phi_sum;
 } calib_kern;
 

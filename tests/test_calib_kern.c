@@ -174,6 +174,53 @@ static void test_bins(const calib_kern *k)
     CHECK(bad == 0);
 }
 
+/* scan_bins_f32 against scan and bins_f32 run one after the other. */
+static void test_scan_bins(const calib_kern *k)
+{
+    float x[CALIB_BIN_CHUNK] = {0};
+    int32_t a[CALIB_BIN_IDX], b[CALIB_BIN_IDX];
+    int bad = 0;
+    for (size_t n = 1; n <= CALIB_BIN_CHUNK; n += n < 40 ? 1 : 29) {
+        for (int kind = 0; kind < 3; kind++) {
+            for (size_t i = 0; i < n; i++) /* ReLU-like, edges, far out of range */
+                x[i] = kind == 0   ? (i % 3 ? fabsf(gauss()) : 0.0f)
+                       : kind == 1 ? (float)ldexp((double)(int)(next_u64() % 64) - 32.0, -5)
+                                   : gauss() * 1e30f;
+            double inv = 256.0, first = -4096.0;
+            uint64_t za = 0, zb = 0;
+            size_t ka = 0;
+            float lo, hi, rlo, rhi;
+            bool ok = k->scan_bins_f32(x, n, inv, first, a, &ka, &za, &lo, &hi);
+            bool rok = k->scan(x, n, &rlo, &rhi);
+            if (ok != rok || lo != rlo || hi != rhi) {
+                if (bad++ < 5)
+                    fprintf(stderr, "%s scan_bins_f32 n=%zu: extremes differ\n", k->name, n);
+                continue;
+            }
+            if (kind == 2)
+                continue; /* indices out of the float kernel's range: anything goes */
+            size_t kb = k->bins_f32(x, n, inv, first, b, &zb);
+            if (ka != kb || za != zb || memcmp(a, b, ka * sizeof *a) != 0) {
+                if (bad++ < 5)
+                    fprintf(stderr, "%s scan_bins_f32 n=%zu: indices differ\n", k->name, n);
+            }
+        }
+    }
+    for (size_t n = 1; n <= 40; n++) /* NaN or infinity anywhere */
+        for (size_t pos = 0; pos < n; pos++) {
+            for (size_t i = 0; i < n; i++)
+                x[i] = gauss();
+            x[pos] = pos % 2 ? NAN : (pos % 4 ? INFINITY : -INFINITY);
+            uint64_t z = 0;
+            size_t kk;
+            float lo, hi;
+            if (k->scan_bins_f32(x, n, 256.0, -4096.0, a, &kk, &z, &lo, &hi) && bad++ < 5)
+                fprintf(stderr, "%s scan_bins_f32: missed %g at %zu of %zu\n", k->name, x[pos],
+                        pos, n);
+        }
+    CHECK(bad == 0);
+}
+
 /* ---- the mse search's phi sums ---- */
 
 static void test_phi(const calib_kern *k)
@@ -383,6 +430,7 @@ int main(void)
         levels++;
         test_scan(k);
         test_bins(k);
+        test_scan_bins(k);
         test_phi(k);
     }
     CHECK(levels >= 1);
