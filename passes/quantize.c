@@ -154,26 +154,64 @@ static const char *check_node(qz *q, const oq_node *n, char *buf, size_t len)
     return has_range(q, y, buf, len);
 }
 
+/* Add and Mul (QLinearAdd, QLinearMul) and the data-movement operators
+ * work on 8-bit data only where their operands already are 8-bit: a graph
+ * input, or the output of a node that is quantized. A float operand (a
+ * constant, or the output of a node left in float) would have to be
+ * rounded to 8 bits just for them, which costs accuracy and saves no work:
+ * they then stay float, and their output is quantized only where a
+ * quantized reader needs it. Nodes are in topological order, so every
+ * producer is decided before its readers. */
+static const char *float_operand(qz *q, size_t i, char *buf, size_t len)
+{
+    const oq_node *n = q->g->nodes[i];
+    bool combines = !strcmp(n->op_type, "Add") || !strcmp(n->op_type, "Mul");
+    size_t n_in = combines ? n->n_inputs : moves_data(n) ? 1 : 0;
+    for (size_t k = 0; k < n_in; k++) {
+        const char *in = n->inputs[k];
+        if (!*in || (!pu_init(q->g, in, NULL) && pu_is_graph_input(q->g, in)))
+            continue;
+        if (pu_init(q->g, in, NULL)) {
+            snprintf(buf, len, "operand '%s' is a float constant (no 8-bit %s on it)", in,
+                     n->op_type);
+            return buf;
+        }
+        long p = pu_producer(q->g, in);
+        const oq_fusion *u = p >= 0 ? unit_of_act(q, q->g->nodes[p]) : NULL;
+        long a = u ? pu_producer(q->g, u->anchor_output) : p;
+        if (a < 0 || (size_t)a >= i || !q->quant[a]) {
+            const oq_node *pn = p >= 0 ? q->g->nodes[p] : NULL;
+            snprintf(buf, len, "operand '%s' comes from %s '%s', which stays float", in,
+                     pn ? pn->op_type : "no node", pn ? oq_str(pn->name) : "");
+            return buf;
+        }
+    }
+    return NULL;
+}
+
 static oq_status decide(qz *q)
 {
-    for (size_t i = 0; i < q->n0; i++) {
+    oq_status st = oq_graph_toposort(q->g);
+    for (size_t i = 0; st == OQ_OK && i < q->n0; i++) {
         const oq_node *n = q->g->nodes[i];
         if (unit_of_act(q, n))
             continue; /* decided with its anchor */
         char buf[600];
         const char *why = check_node(q, n, buf, sizeof buf);
+        if (!why)
+            why = float_operand(q, i, buf, sizeof buf);
         q->quant[i] = why == NULL;
         if (why && !(q->why_owned[i] = strdup(why)))
             return oq_error(OQ_E_NOMEM, "out of memory");
         q->why[i] = q->why_owned[i];
     }
-    for (size_t i = 0; i < q->n0; i++) { /* a unit's activation follows its anchor */
+    for (size_t i = 0; st == OQ_OK && i < q->n0; i++) { /* a unit's act follows its anchor */
         const oq_fusion *u = unit_of_act(q, q->g->nodes[i]);
         long a = u ? pu_producer(q->g, u->anchor_output) : -1;
         if (a >= 0)
             q->quant[i] = q->quant[a];
     }
-    return OQ_OK;
+    return st;
 }
 
 /* ---- phase 2: one scale and zero point per tensor ---- */
@@ -452,9 +490,27 @@ static char *suffixed(qz *q, const char *t, const char *suffix)
     return pu_fresh_name(q->g, buf);
 }
 
-/* T -> QuantizeLinear -> DequantizeLinear; readers of T read the result. A
- * graph output keeps its name: its producer writes T_float, and the
- * DequantizeLinear writes T. */
+/* Graph outputs stay float: the model's result (a classifier's scores) is
+ * not rounded to 256 levels, where near-equal scores would tie. Their
+ * producer writes float (a Gemm runs as QGemm with float output, other
+ * operators dequantize); nodes inside the graph that read a graph output
+ * still read it quantized. */
+static bool stays_float(const qz *q, const char *tensor)
+{
+    return pu_is_graph_output(q->g, tensor);
+}
+
+/* How many node inputs read tensor (graph outputs not counted). */
+static size_t node_reads(const qz *q, const char *tensor)
+{
+    size_t c = pu_count_uses(q->g, tensor);
+    for (size_t i = 0; i < q->g->n_outputs; i++)
+        c -= strcmp(q->g->outputs[i].name, tensor) == 0;
+    return c;
+}
+
+/* T -> QuantizeLinear -> DequantizeLinear; the nodes reading T read the
+ * result (a graph output T itself stays float, see stays_float). */
 static oq_status insert_qdq(qz *q, const char *tensor, const qz_param *p)
 {
     char *t = strdup(tensor), *sn = NULL, *zn = NULL, *src = NULL, *qn = NULL, *dn = NULL;
@@ -462,11 +518,7 @@ static oq_status insert_qdq(qz *q, const char *tensor, const qz_param *p)
                      : oq_error(OQ_E_NOMEM, "out of memory");
     if (st == OQ_OK)
         st = zp_init(q, t, p->dtype, &p->zp, 1, &zn);
-    if (st == OQ_OK && pu_is_graph_output(q->g, t)) {
-        src = suffixed(q, t, "_float");
-        dn = strdup(t);
-        st = src && dn ? rename_output(q, t, src) : oq_error(OQ_E_NOMEM, "out of memory");
-    } else if (st == OQ_OK) {
+    if (st == OQ_OK) {
         src = strdup(t);
         dn = suffixed(q, t, "_dequantized");
         st = src && dn ? pu_rename_uses(q->g, t, dn) : oq_error(OQ_E_NOMEM, "out of memory");
@@ -505,7 +557,8 @@ static oq_status drop_redundant_acts(qz *q, bool *rm, size_t *dropped)
         const oq_fusion *u = unit_of_act(q, a);
         const qz_param *p = u ? param_of(q, u->act_output) : NULL;
         long ai = u ? pu_producer(q->g, u->anchor_output) : -1;
-        if (!q->quant[i] || !p || ai < 0 || !act_redundant(u, p))
+        if (!q->quant[i] || !p || ai < 0 || stays_float(q, u->act_output) ||
+            !act_redundant(u, p))
             continue;
         oq_status st = rename_output(q, u->anchor_output, u->act_output);
         if (st != OQ_OK)
@@ -656,7 +709,10 @@ static oq_status rewrite(qz *q, size_t *dropped)
         /* the map gives names in no particular order: find each index's name */
         for (size_t j = 0; j < q->pidx.cap; j++)
             if (q->pidx.keys[j] && q->pidx.vals[j] == k) {
-                st = insert_qdq(q, q->pidx.keys[j], &q->params[k]);
+                const char *t = q->pidx.keys[j];
+                /* a graph output read by no node needs no pair */
+                if (!stays_float(q, t) || node_reads(q, t) > 0)
+                    st = insert_qdq(q, t, &q->params[k]);
                 break;
             }
     }
