@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "eval_internal.h"
 #include "strmap.h"
@@ -210,7 +211,46 @@ typedef struct run_state {
     oq_eval_result *r;
     oq_eval_layers *layers;
     oq_data_reader *rd;
+    /* latency: the first batch's time, and the later full batches' */
+    uint64_t batches;
+    double first_s[2], rest_s[2];
+    size_t first_n;
+    uint64_t n_rest;
 } run_state;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Records the run times of one batch of n samples (t[k]: model k). */
+static void time_batch(run_state *rs, size_t n, const double *t)
+{
+    if (rs->batches++ == 0) {
+        rs->first_n = n;
+        rs->first_s[0] = t[0];
+        rs->first_s[1] = t[1];
+    } else if (n == rs->r->batch_size) {
+        rs->rest_s[0] += t[0];
+        rs->rest_s[1] += t[1];
+        rs->n_rest++;
+    }
+}
+
+/* Mean batch latency per model (see oq_eval_model_stats). */
+static void finish_latency(const run_state *rs, oq_eval_result *r)
+{
+    if (!rs->n_rest)
+        r->batch_size = rs->first_n;
+    for (size_t k = 0; k < r->n_models; k++) {
+        r->model[k].timed_batches = rs->n_rest ? rs->n_rest : rs->batches ? 1 : 0;
+        r->model[k].batch_ms = rs->n_rest    ? rs->rest_s[k] * 1e3 / (double)rs->n_rest
+                               : rs->batches ? rs->first_s[k] * 1e3
+                                             : NAN;
+    }
+}
 
 static oq_status open_sessions(run_state *rs, const oq_model *m32, const oq_model *m8)
 {
@@ -337,16 +377,21 @@ static oq_status run_batch(run_state *rs, oq_tensor **batch, size_t n, uint64_t 
                         rs->labels->path ? rs->labels->path : "labels", rs->labels->n);
     if (rs->layers)
         oq_eval_layers_batch(rs->layers, (const oq_tensor *const *)batch);
+    double t[2] = {0, 0}, t0 = now_s();
     oq_status st = oq_session_run(rs->s[0], (const oq_tensor *const *)batch, rs->outs[0]);
     if (st != OQ_OK)
         return oq_error_prefix(st, "%s: %s: ", oq_data_current_file(rs->rd), rs->what[0]);
+    t[0] = now_s() - t0;
     if (nm == 2) {
         for (size_t i = 0; i < oq_session_n_inputs(rs->s[0]); i++)
             rs->in8[rs->in_map[i]] = batch[i];
+        t0 = now_s();
         if ((st = oq_session_run(rs->s[1], (const oq_tensor *const *)rs->in8, rs->outs[1])) !=
             OQ_OK)
             return oq_error_prefix(st, "%s: %s: ", oq_data_current_file(rs->rd), rs->what[1]);
+        t[1] = now_s() - t0;
     }
+    time_batch(rs, n, t);
     if (rs->layers && (st = oq_eval_layers_status(rs->layers)) != OQ_OK)
         return st;
     const oq_tensor *sc[2] = {NULL, NULL};
@@ -422,6 +467,8 @@ oq_status oq_eval(const oq_model *fp32, const oq_model *int8, const char *data_p
     if (st == OQ_OK && !(out->source = strdup(oq_data_describe(rd))))
         st = oq_error(OQ_E_NOMEM, "out of memory");
     if (st == OQ_OK)
+        out->batch_size = oq_data_batch_size(rd);
+    if (st == OQ_OK)
         st = check_label_count(labels, oq_data_total(rd), o->data.samples, data_path);
     if (st == OQ_OK && o->per_layer)
         st = oq_eval_layers_new(fp32, int8, o->weights_ref ? o->weights_ref : fp32, rs.s[0],
@@ -450,8 +497,10 @@ oq_status oq_eval(const oq_model *fp32, const oq_model *int8, const char *data_p
         st = oq_error(OQ_E_NOMEM, "out of memory");
     if (st == OQ_OK && rs.layers)
         st = oq_eval_layers_finish(rs.layers, out);
-    if (st == OQ_OK)
+    if (st == OQ_OK) {
         finish(out);
+        finish_latency(&rs, out);
+    }
     oq_eval_layers_free(rs.layers);
     oq_data_close(rd);
     free(ins);

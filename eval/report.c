@@ -209,47 +209,103 @@ static size_t shown_layers(const oq_eval_report *rep)
 
 /* ---- text ---- */
 
+/* int8 over fp32 of two positive figures; NaN when either is unknown. */
+static double ratio(double int8, double fp32)
+{
+    return int8 > 0 && fp32 > 0 && isfinite(int8) && isfinite(fp32) ? int8 / fp32 : NAN;
+}
+
+static void fmt_bytes(char *buf, size_t len, uint64_t n)
+{
+    if (n)
+        snprintf(buf, len, "%llu B", (unsigned long long)n);
+    else
+        snprintf(buf, len, "-");
+}
+
+static void fmt_ms(char *buf, size_t len, double ms)
+{
+    if (isnan(ms))
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%.3f ms", ms);
+}
+
+/* The models table: top-1 (and top-5) with labels, file size, latency. */
+static void text_models(sbuf *b, const oq_eval_report *rep)
+{
+    const oq_eval_result *r = rep->result;
+    char x[64];
+    size_t w = 5;
+    for (size_t k = 0; k < r->n_models; k++)
+        if (strlen(model_path(rep, k)) > w)
+            w = strlen(model_path(rep, k));
+    sb_printf(b, "\n%-4s  %-*s", "", (int)w, "model");
+    if (r->has_labels)
+        sb_printf(b, "  %8s", "top-1");
+    if (r->has_top5)
+        sb_printf(b, "  %8s", "top-5");
+    sb_printf(b, "  %12s  %12s\n", "size", "latency");
+    for (size_t k = 0; k < r->n_models; k++) {
+        const oq_eval_model_stats *m = &r->model[k];
+        sb_printf(b, "%-4s  %-*s", r->n_models == 2 ? role(k) : "", (int)w, model_path(rep, k));
+        if (r->has_labels) {
+            fmt_pct(x, sizeof x, m->top1);
+            sb_printf(b, "  %8s", x);
+        }
+        if (r->has_top5) {
+            fmt_pct(x, sizeof x, m->top5);
+            sb_printf(b, "  %8s", x);
+        }
+        fmt_bytes(x, sizeof x, rep->bytes[k]);
+        sb_printf(b, "  %12s", x);
+        fmt_ms(x, sizeof x, m->batch_ms);
+        sb_printf(b, "  %12s", x);
+        if (r->has_labels)
+            sb_printf(b, "   (%llu of %llu correct)", (unsigned long long)m->correct1,
+                      (unsigned long long)r->samples);
+        sb_puts(b, "\n");
+    }
+    sb_printf(b, "latency: mean time of one run on a batch of %zu sample%s, over %llu batch%s%s\n",
+              r->batch_size, r->batch_size == 1 ? "" : "s",
+              (unsigned long long)r->model[0].timed_batches,
+              r->model[0].timed_batches == 1 ? "" : "es",
+              r->model[0].timed_batches > 1 ? " (not the first one, nor a partial last one)" : "");
+}
+
+/* Two models: drop, agreement, output SQNR, size and latency ratios. */
+static void text_comparison(sbuf *b, const oq_eval_result *r, const oq_eval_report *rep)
+{
+    char x[64];
+    sb_puts(b, "\n");
+    if (r->has_labels)
+        sb_printf(b, "accuracy drop (top-1): %.2f pp\n", r->drop_pp);
+    fmt_pct(x, sizeof x, r->agreement);
+    sb_printf(b, "agreement:             %s (%llu of %llu samples predict the same class)\n", x,
+              (unsigned long long)r->agree, (unsigned long long)r->samples);
+    fmt_db(x, sizeof x, r->sqnr_db);
+    sb_printf(b, "output SQNR:           %s dB\n", x);
+    double sz = ratio((double)rep->bytes[1], (double)rep->bytes[0]);
+    double lt = ratio(r->model[1].batch_ms, r->model[0].batch_ms);
+    if (!isnan(sz))
+        sb_printf(b, "size (int8 / fp32):    %.3fx\n", sz);
+    if (!isnan(lt))
+        sb_printf(b, "latency (int8 / fp32): %.2fx\n", lt);
+}
+
 oq_status oq_eval_report_text(const oq_eval_report *rep, char **out)
 {
     const oq_eval_result *r = rep->result;
     sbuf b = {0};
-    char x[64], y[64];
+    char x[64];
     sb_printf(&b, "data:    %s (%s): %llu samples, %zu classes, score output '%s'\n",
               rep->data ? rep->data : "-", r->source ? r->source : "",
               (unsigned long long)r->samples, r->classes, r->output ? r->output : "");
     if (rep->labels)
         sb_printf(&b, "labels:  %s\n", rep->labels);
-    if (r->has_labels) {
-        size_t w = 5;
-        for (size_t k = 0; k < r->n_models; k++)
-            if (strlen(model_path(rep, k)) > w)
-                w = strlen(model_path(rep, k));
-        sb_printf(&b, "\n%-4s  %-*s  %8s", "", (int)w, "model", "top-1");
-        if (r->has_top5)
-            sb_printf(&b, "  %8s", "top-5");
-        sb_puts(&b, "\n");
-        for (size_t k = 0; k < r->n_models; k++) {
-            fmt_pct(x, sizeof x, r->model[k].top1);
-            sb_printf(&b, "%-4s  %-*s  %8s", r->n_models == 2 ? role(k) : "", (int)w,
-                      model_path(rep, k), x);
-            if (r->has_top5) {
-                fmt_pct(y, sizeof y, r->model[k].top5);
-                sb_printf(&b, "  %8s", y);
-            }
-            sb_printf(&b, "   (%llu of %llu correct)\n", (unsigned long long)r->model[k].correct1,
-                      (unsigned long long)r->samples);
-        }
-    }
-    if (r->n_models == 2) {
-        sb_puts(&b, "\n");
-        if (r->has_labels)
-            sb_printf(&b, "accuracy drop (top-1): %.2f pp\n", r->drop_pp);
-        fmt_pct(x, sizeof x, r->agreement);
-        sb_printf(&b, "agreement:             %s (%llu of %llu samples predict the same class)\n",
-                  x, (unsigned long long)r->agree, (unsigned long long)r->samples);
-        fmt_db(x, sizeof x, r->sqnr_db);
-        sb_printf(&b, "output SQNR:           %s dB\n", x);
-    }
+    text_models(&b, rep);
+    if (r->n_models == 2)
+        text_comparison(&b, r, rep);
     if (r->n_layers || r->n_skipped) {
         size_t n = shown_layers(rep), w = 11, wn = 4;
         for (size_t i = 0; i < n; i++) {
@@ -352,14 +408,24 @@ static json_t *json_report(const oq_eval_report *rep)
                                          ? json_integer((json_int_t)r->model[k].correct1)
                                          : json_null()) &&
              jset(m, "correct_top5", r->has_top5 ? json_integer((json_int_t)r->model[k].correct5)
-                                                 : json_null());
+                                                 : json_null()) &&
+             jset(m, "bytes", rep->bytes[k] ? json_integer((json_int_t)rep->bytes[k])
+                                            : json_null()) &&
+             jset(m, "batch_ms", jreal(r->model[k].batch_ms)) &&
+             jset(m, "sample_ms", jreal(r->batch_size ? r->model[k].batch_ms /
+                                                            (double)r->batch_size
+                                                      : NAN)) &&
+             jset(m, "timed_batches", json_integer((json_int_t)r->model[k].timed_batches));
     }
+    ok = ok && jset(root, "batch_size", json_integer((json_int_t)r->batch_size));
     if (ok && r->n_models == 2)
         ok = jset(root, "accuracy_drop_pp", r->has_labels ? jreal(r->drop_pp) : json_null()) &&
              jset(root, "agreement", jreal(r->agreement)) &&
              jset(root, "agreement_count", json_integer((json_int_t)r->agree)) &&
              jset(root, "output_sqnr_db", jreal(r->sqnr_db)) &&
-             jset(root, "output_identical", json_boolean(r->noise == 0));
+             jset(root, "output_identical", json_boolean(r->noise == 0)) &&
+             jset(root, "size_ratio", jreal(ratio((double)rep->bytes[1], (double)rep->bytes[0]))) &&
+             jset(root, "latency_ratio", jreal(ratio(r->model[1].batch_ms, r->model[0].batch_ms)));
     if (ok && (r->n_layers || r->n_skipped))
         ok = jset(root, "layers", layers = json_array()) &&
              jset(root, "not_compared", skipped = json_array());
@@ -611,12 +677,51 @@ static void md_code(sbuf *b, const char *s)
     sb_puts(b, "`");
 }
 
+/* The models table (top-1, top-5, size, latency) and, for two models, the
+ * comparison. */
+static void md_models(sbuf *b, const oq_eval_report *rep)
+{
+    const oq_eval_result *r = rep->result;
+    char x[64], y[64];
+    sb_printf(b, "| model | file | top-1 |%s size | latency (batch of %zu) |\n|---|---|---:|%s"
+                 "---:|---:|\n", r->has_top5 ? " top-5 |" : "", r->batch_size,
+              r->has_top5 ? "---:|" : "");
+    for (size_t k = 0; k < r->n_models; k++) {
+        fmt_pct(x, sizeof x, r->has_labels ? r->model[k].top1 : NAN);
+        sb_printf(b, "| %s | ", r->n_models == 2 ? role(k) : "model");
+        md_code(b, model_path(rep, k));
+        sb_printf(b, " | %s |", x);
+        if (r->has_top5) {
+            fmt_pct(y, sizeof y, r->model[k].top5);
+            sb_printf(b, " %s |", y);
+        }
+        fmt_bytes(x, sizeof x, rep->bytes[k]);
+        fmt_ms(y, sizeof y, r->model[k].batch_ms);
+        sb_printf(b, " %s | %s |\n", x, y);
+    }
+    if (r->n_models != 2)
+        return;
+    sb_puts(b, "\n");
+    if (r->has_labels)
+        sb_printf(b, "Accuracy drop (top-1): **%.2f pp** · ", r->drop_pp);
+    fmt_pct(x, sizeof x, r->agreement);
+    fmt_db(y, sizeof y, r->sqnr_db);
+    sb_printf(b, "agreement: **%s** · output SQNR: **%s dB**", x, y);
+    double sz = ratio((double)rep->bytes[1], (double)rep->bytes[0]);
+    double lt = ratio(r->model[1].batch_ms, r->model[0].batch_ms);
+    if (!isnan(sz))
+        sb_printf(b, " · size int8/fp32: **%.3f×**", sz);
+    if (!isnan(lt))
+        sb_printf(b, " · latency int8/fp32: **%.2f×**", lt);
+    sb_puts(b, "\n");
+}
+
 oq_status oq_eval_report_markdown(const oq_eval_report *rep, char **out)
 {
     const oq_eval_result *r = rep->result;
     const oq_gate *g = rep->gate;
     sbuf b = {0};
-    char x[64], y[64];
+    char x[64];
     if (g)
         sb_printf(&b, "## onnxq gate: %s\n\n", g->passed ? "✅ passed" : "❌ failed");
     else
@@ -646,27 +751,7 @@ oq_status oq_eval_report_markdown(const oq_eval_report *rep, char **out)
         }
         sb_puts(&b, "\n");
     }
-    sb_printf(&b, "| model | file | top-1 |%s\n|---|---|---:|%s\n", r->has_top5 ? " top-5 |" : "",
-              r->has_top5 ? "---:|" : "");
-    for (size_t k = 0; k < r->n_models; k++) {
-        fmt_pct(x, sizeof x, r->has_labels ? r->model[k].top1 : NAN);
-        sb_printf(&b, "| %s | ", r->n_models == 2 ? role(k) : "model");
-        md_code(&b, model_path(rep, k));
-        sb_printf(&b, " | %s |", x);
-        if (r->has_top5) {
-            fmt_pct(y, sizeof y, r->model[k].top5);
-            sb_printf(&b, " %s |", y);
-        }
-        sb_puts(&b, "\n");
-    }
-    if (r->n_models == 2) {
-        sb_puts(&b, "\n");
-        if (r->has_labels)
-            sb_printf(&b, "Accuracy drop (top-1): **%.2f pp** · ", r->drop_pp);
-        fmt_pct(x, sizeof x, r->agreement);
-        fmt_db(y, sizeof y, r->sqnr_db);
-        sb_printf(&b, "agreement: **%s** · output SQNR: **%s dB**\n", x, y);
-    }
+    md_models(&b, rep);
     if (r->n_layers) {
         size_t n = shown_layers(rep);
         sb_printf(&b, "\n### Per-layer SQNR, worst first (%zu of %zu quantized tensors)\n\n"

@@ -12,6 +12,9 @@ from the model; weight SQNR against BatchNorm folded in numpy. The fp32
 accuracy must be the 0.9192 recorded in models/lenet.json (measured by torch
 and by a numpy implementation of the model when it was trained).
 
+File sizes against the files, latency against its definition (timed
+batches, ratios) and physical bounds.
+
 Then onnxq gate passes on the good int8 model and fails (exit 1) on a copy
 whose activation scale was made 100x too small; the JUnit XML (xml.etree),
 JSON and Markdown reports are checked; and bad input exits 2 with a message
@@ -600,6 +603,52 @@ def test_bad_input(x_path, q):
     check(" eval " in r.stdout and " gate " in r.stdout, "onnxq --help lists eval and gate")
 
 
+def test_size_latency(q):
+    """File sizes against os.path.getsize; latency: the counts of timed
+    batches, the ratios, and physical bounds (the runs fit in the wall time
+    of the whole evaluation; LeNet's 1.70 M multiply-adds per sample cannot
+    run faster than 320 GFLOP/s fp32 or 640 G int8 multiply-adds/s on one
+    thread), which catch a wrong unit either way."""
+    md = w("size-latency.md")
+    js, r = eval_json(LENET, q, "--data", TEST, "--labels", LABELS, *NORM, "--samples", 1000,
+                      "--markdown", md)
+    if not check(js is not None, "eval for size and latency", r.stderr):
+        return
+    m = js["models"]
+    sizes = [os.path.getsize(LENET), os.path.getsize(q)]
+    check([x["bytes"] for x in m] == sizes, f"bytes {[x['bytes'] for x in m]} == files {sizes}")
+    # 1000 samples in batches of 32: 31 full and one of 8; the first is not timed
+    check(js["batch_size"] == 32 and all(x["timed_batches"] == 30 for x in m),
+          f"30 timed batches of 32: {js['batch_size']}, {[x['timed_batches'] for x in m]}")
+    check(all(close(x["sample_ms"] * 32, x["batch_ms"], 1e-12) for x in m),
+          "sample_ms = batch_ms / 32")
+    check(close(js["size_ratio"], sizes[1] / sizes[0], 1e-12), "size_ratio == int8 / fp32 bytes")
+    check(close(js["latency_ratio"], m[1]["batch_ms"] / m[0]["batch_ms"], 1e-12),
+          "latency_ratio == int8 / fp32 batch_ms")
+    run_s = (m[0]["batch_ms"] + m[1]["batch_ms"]) * 30 / 1000
+    check(0 < run_s <= js["seconds"], f"timed runs {run_s:.3f} s within the evaluation's "
+          f"{js['seconds']:.3f} s")
+    macs = 32 * (16 * 25 * 28 * 28 + 32 * 16 * 25 * 10 * 10 + 800 * 128 + 128 * 10)
+    check(m[0]["batch_ms"] >= 2 * macs / 320e9 * 1e3 and m[1]["batch_ms"] >= macs / 640e9 * 1e3,
+          f"batch_ms {m[0]['batch_ms']:.3f} / {m[1]['batch_ms']:.3f} above the physical bound")
+    row = [l for l in r.stdout.splitlines() if l.startswith("int8 ")]
+    check("size" in r.stdout and "latency" in r.stdout and len(row) == 1 and
+          f"{sizes[1]} B" in row[0] and f"{m[1]['batch_ms']:.3f} ms" in row[0],
+          "the table shows size and latency", r.stdout)
+    check(f"size (int8 / fp32):    {sizes[1] / sizes[0]:.3f}x" in r.stdout and
+          f"latency (int8 / fp32): {js['latency_ratio']:.2f}x" in r.stdout,
+          "the ratios are printed", r.stdout)
+    text = open(md).read() if os.path.exists(md) else ""
+    check(f"{sizes[0]} B" in text and f"{m[0]['batch_ms']:.3f} ms" in text and
+          "latency int8/fp32" in text, "Markdown has size and latency", text)
+    js, r = eval_json(LENET, "--data", TEST, "--labels", LABELS, *NORM, "--samples", 40)
+    if check(js is not None, "one model", r.stderr):
+        x = js["models"][0]
+        # 40 samples: batches of 32 and 8; only the first is full, so it is timed
+        check(x["bytes"] == sizes[0] and x["timed_batches"] == 1 and x["batch_ms"] > 0 and
+              "size_ratio" not in js, f"one model: bytes, one timed batch ({x})")
+
+
 def main():
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
@@ -609,6 +658,7 @@ def main():
     np.save(x_path, x)
     q, qop, bad, broken_tensor = make_models()
     test_accuracy(x_path, labels, q)
+    test_size_latency(q)
     test_per_layer(x_path, q, qop)
     test_gate(q, bad, broken_tensor)
     test_ranking()

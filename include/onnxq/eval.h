@@ -133,12 +133,20 @@ typedef struct oq_eval_skip {
 typedef struct oq_eval_model_stats {
     uint64_t correct1, correct5;
     double top1, top5;    /* fractions in [0, 1]; top5 only when has_top5 */
+    /* Latency: the mean wall time of one oq_session_run on a batch of
+     * batch_size samples, in milliseconds, over timed_batches batches. The
+     * first batch (which pays the first run's allocations) and a final
+     * partial batch are not counted unless there is no other batch. With
+     * per_layer the time includes the layer hooks. */
+    double batch_ms;
+    uint64_t timed_batches;
 } oq_eval_model_stats;
 
 typedef struct oq_eval_result {
     size_t n_models;      /* 1 or 2 */
     uint64_t samples;
     size_t classes;
+    size_t batch_size;    /* samples per timed batch (see oq_eval_model_stats) */
     char *output;         /* the score output's name */
     char *source;         /* what the data reader found ("folder of 10000 images") */
     bool has_labels;
@@ -215,18 +223,22 @@ typedef struct oq_eval_report {
     const oq_eval_result *result;
     const oq_gate *gate;
     const char *fp32, *int8, *data, *labels;
+    uint64_t bytes[2];    /* file sizes of fp32 and int8 (0: unknown) */
     double seconds;       /* wall time of the evaluation */
     size_t max_layers;    /* layers listed in text and Markdown (0: all) */
 } oq_eval_report;
 
 /* Each writes a malloc'd NUL-terminated string into *out.
- *  - text: the tables onnxq eval and onnxq gate print.
+ *  - text: the tables onnxq eval and onnxq gate print (accuracy, file size
+ *    and latency per model; drop, agreement, SQNR, size and latency ratios).
  *  - JSON: one object: "onnxq_version", "kind" ("eval" or "gate"), "data",
  *    "source", "labels", "output", "samples", "classes", "seconds", "models"
  *    (each {"role": "fp32"|"int8"|"model", "path", "top1", "top5",
- *    "correct_top1", "correct_top5"}; null where not measured); with two
+ *    "correct_top1", "correct_top5", "bytes", "batch_ms", "sample_ms",
+ *    "timed_batches"}; null where not measured), "batch_size"; with two
  *    models "accuracy_drop_pp", "agreement" (a fraction), "agreement_count",
- *    "output_sqnr_db", "output_identical"; per layer "layers" (each
+ *    "output_sqnr_db", "output_identical", "size_ratio" and
+ *    "latency_ratio" (int8 / fp32); per layer "layers" (each
  *    {"tensor", "quantized", "node", "kind", "sqnr_db", "elements", "signal",
  *    "noise"}, worst first) and "not_compared" ({"quantized", "why"}); with a
  *    gate "passed" and "gate": {"passed", "bounds": [{"option", "metric",
