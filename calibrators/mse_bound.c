@@ -9,8 +9,9 @@
  *
  * The estimate, for a candidate [l, h] of step d. The histogram's bins 1 ..
  * last-1 (last: the maximum's bin) are whole, of width w; bins 0 and last
- * are cut to [min, max] and are evaluated directly by mse.c's own per-bin
- * function, as are the bins that hold l and h. The other whole bins are
+ * are cut to [min, max] and are evaluated directly (mse.c's per-bin error,
+ * written with phi below), as are the bins that hold l and h. The other
+ * whole bins are
  *   - below l: mean of (l - x)^2 over [a, a + w] = y^2 - y w + w^2/3 with
  *     y = l - a = delta + K w (K >= 1 whole bins from l's bin), so their sum
  *     comes from prefix sums of c, c i, c i^2 over the bin index i;
@@ -30,8 +31,9 @@
  * per-bin term of mse.c (whose clipped terms are differences of cubes), is
  * charged a small multiple of (bins) u times its magnitude.
  *
- * The candidates that survive (50-200 of 2048 on mobilenet_v2) get a second,
- * exact estimate: the same decomposition summed bin by bin, the clipped
+ * The candidates that survive (50-200 of 2048 on mobilenet_v2) get, in order
+ * of their lower bounds and until those exceed the least upper bound found,
+ * a second, exact estimate: the same decomposition summed bin by bin, the clipped
  * bins' means in closed form and the inner bins' phi terms at every edge,
  * in a few operations a bin without divisions or library calls. Its bound is
  * rounding alone, so one or two candidates survive it for mse.c. */
@@ -55,6 +57,7 @@ typedef struct mse_prefix {
     double *tv;           /* tv[i] = sum over 1 <= j < i of |c_j - c_{j-1}| */
     double *edge, *dc;    /* edge[i] = (first + i) w; dc[i] = c_{i-1} - c_i (i >= 1) */
     double t0, t1, t2;    /* totals of p0, p1, p2 */
+    calib_mse_bin q0, ql; /* bins 0 and last, cut to [min, max] */
 } mse_prefix;
 
 /* What an estimate's bound is made of: unc, a bound on a term left out;
@@ -117,13 +120,47 @@ static mse_cand cand_of(const mse_prefix *P, double l, double h, int levels)
  * at most 12 (far / w + 1) times the value v of the bins. */
 static double cubes(double far, double w, double v) { return 12.0 * (far / w + 1.0) * fabs(v); }
 
-/* One bin evaluated by mse.c's function (empty bins add nothing). */
+static double phi(double s) { return s * (s * s * (1.0 / 3.0) - 1.0 / 12.0); }
+
+/* x - round(x), ties to even (|x| < 2^51). */
+static double frac_near(double x) { return x - ((x + ROUND_MAGIC) - ROUND_MAGIC); }
+
+/* What mse.c's per-bin function computes (count times the mean squared
+ * error over [a, b], or at a point), written with phi: the inner part's
+ * integral is d^2 (x2 - x1)/12 + d^3 (phi(s2) - phi(s1)). No divisions but
+ * one, no library calls; rounding aside, the same value. */
+static double bin_error(const calib_mse_bin *q, const mse_cand *c)
+{
+    double l = c->l, h = c->h, d = c->d, a = q->a, b = q->b, id = 1.0 / d;
+    if (!(b > a)) {
+        double r = a < l ? l - a : a > h ? a - h : d * frac_near((a - l) * id);
+        return q->c * r * r;
+    }
+    double e = 0.0;
+    if (a < l) {
+        double x2 = b < l ? b : l;
+        e += ((l - a) * (l - a) * (l - a) - (l - x2) * (l - x2) * (l - x2)) / 3.0;
+    }
+    if (b > h) {
+        double x1 = a > h ? a : h;
+        e += ((b - h) * (b - h) * (b - h) - (x1 - h) * (x1 - h) * (x1 - h)) / 3.0;
+    }
+    double i1 = a > l ? a : l, i2 = b < h ? b : h;
+    if (i2 > i1)
+        e += d * d * (i2 - i1) / 12.0 +
+             d * d * d * (phi(frac_near((i2 - l) * id)) - phi(frac_near((i1 - l) * id)));
+    return q->c * e / (b - a);
+}
+
+/* One bin computed directly (empty bins add nothing). */
 static double direct(const mse_prefix *P, const mse_cand *c, size_t i, int levels, mse_mag *m)
 {
     if (P->s->counts[i] == 0)
         return 0.0;
-    calib_mse_bin q = calib_mse_bin_of(P->s, i);
-    double e = calib_mse_bin_error(&q, c->l, c->h, c->d), width = q.b - q.a;
+    calib_mse_bin q = {P->edge[i], P->edge[i + 1], (double)P->s->counts[i]};
+    if (i == 0 || i == P->last)
+        q = i == 0 ? P->q0 : P->ql;
+    double e = bin_error(&q, c), width = q.b - q.a;
     double far = fmax(fabs(q.a - c->l), fabs(q.b - c->h)) + width + c->d;
     double grid = q.c * c->d * c->d * ((double)levels / 6.0 + 2.0);
     m->term += fabs(e) + (width > 0.0 ? q.c * far * far * far / width + grid * c->d / width : grid);
@@ -297,6 +334,8 @@ static mse_prefix prefix_of(const oq_calib_stats *s, double *mem)
     P.edge = mem + 4 * m;
     P.dc = mem + 5 * m;
     prefix_build(&P);
+    P.q0 = calib_mse_bin_of(s, 0);
+    P.ql = calib_mse_bin_of(s, P.last);
     return P;
 }
 
@@ -333,6 +372,51 @@ static void prune(const double *est, const double *err, int nc, bool *keep)
         keep[k] = keep[k] && !(est[k] - err[k] > least);
 }
 
+/* A candidate's lower bound from the first estimate. */
+typedef struct mse_lower {
+    double lb;
+    int k;
+} mse_lower;
+
+static int lower_cmp(const void *a, const void *b)
+{
+    double x = ((const mse_lower *)a)->lb, y = ((const mse_lower *)b)->lb;
+    return x < y ? -1 : x > y;
+}
+
+/* The second estimate for the kept candidates, in order of their first
+ * lower bound, until that bound exceeds the least second upper bound found
+ * (the rest cannot win: they are dropped); then the second pruning. */
+static oq_status refine(const mse_prefix *P, double lo0, double hi0, int nc, int levels,
+                        double *est, double *err, bool *keep)
+{
+    int n = 0;
+    for (int k = 0; k < nc; k++)
+        n += keep[k];
+    mse_lower *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
+    if (!order)
+        return oq_error(OQ_E_NOMEM, "out of memory (%d candidates)", nc);
+    for (int k = 0, j = 0; k < nc; k++)
+        if (keep[k])
+            order[j++] = (mse_lower){est[k] - err[k], k};
+    qsort(order, (size_t)n, sizeof *order, lower_cmp);
+    double least = INFINITY;
+    for (int j = 0; j < n; j++) {
+        int k = order[j].k;
+        if (order[j].lb > least) {
+            keep[k] = false;
+            continue;
+        }
+        double f = (double)(k + 1) / (double)nc;
+        mse_cand c = cand_of(P, f * lo0, f * hi0, levels);
+        estimate_fine(P, &c, levels, &est[k], &err[k]);
+        least = est[k] + err[k] < least ? est[k] + err[k] : least;
+    }
+    free(order);
+    prune(est, err, nc, keep);
+    return OQ_OK;
+}
+
 oq_status calib_mse_candidates(const oq_calib_stats *s, double lo0, double hi0, int nc,
                                int levels, bool *keep)
 {
@@ -348,13 +432,7 @@ oq_status calib_mse_candidates(const oq_calib_stats *s, double lo0, double hi0, 
         keep[k - 1] = true;
     }
     prune(est, err, nc, keep);
-    for (int k = 1; k <= nc; k++) {
-        double f = (double)k / (double)nc;
-        mse_cand c = cand_of(&P, f * lo0, f * hi0, levels);
-        if (keep[k - 1])
-            estimate_fine(&P, &c, levels, &est[k - 1], &err[k - 1]);
-    }
-    prune(est, err, nc, keep);
+    oq_status st = refine(&P, lo0, hi0, nc, levels, est, err, keep);
     free(mem);
-    return OQ_OK;
+    return st;
 }
