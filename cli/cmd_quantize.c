@@ -23,13 +23,14 @@ void cmd_quantize_usage(FILE *out)
             "ranges on the data (as `onnxq calibrate`, or takes them from a table),\n"
             "quantizes weights (int8 symmetric, per output channel by default) and\n"
             "biases (int32, scale x_scale * w_scale), and rewrites the graph. Graph\n"
-            "outputs stay float (a final Gemm writes float scores). Add, Mul and the\n"
-            "data-movement operators run on 8-bit data only where their inputs already\n"
-            "are 8-bit (outputs of quantized nodes, graph inputs): a float operand (a\n"
-            "constant, the output of a node left in float) keeps them in float. Prints\n"
-            "the nodes quantized per op type, the nodes left in float and why, and the\n"
-            "model size before and after. OUT is written to a temporary file and\n"
-            "renamed; it may not be MODEL.\n"
+            "outputs stay float (a final Gemm writes float scores) unless\n"
+            "--quantize-outputs. Add, Mul and the data-movement operators run on 8-bit\n"
+            "data only where their inputs already are 8-bit (outputs of quantized\n"
+            "nodes, graph inputs): a float operand (a constant, the output of a node\n"
+            "left in float) keeps them in float. Prints the nodes quantized per op\n"
+            "type, the nodes left in float and why, and the model size before and\n"
+            "after. OUT is written to a temporary file and renamed; it may not be\n"
+            "MODEL.\n"
             "\n"
             "Options:\n"
             "   -o, --output OUT            the int8 model to write\n"
@@ -50,6 +51,8 @@ void cmd_quantize_usage(FILE *out)
             "   --include-op-types T,U      quantize only these op types\n"
             "   --opset N                   the output's default-domain opset (QDQ needs\n"
             "                               >= 10, per-channel weights >= 13)\n"
+            "   --quantize-outputs          graph outputs 8-bit too (dequantized), for a\n"
+            "                               consumer that takes the 8-bit values\n"
             "   --samples N, --batch-size N, --resize, --crop, --mean, --std, --scale,\n"
             "   --layout, --color           calibration data options\n"
             "   --threads N                 worker threads (default: all cores)\n"
@@ -91,7 +94,7 @@ static int set_opset(const char *v, int64_t *out)
 static int own_option(q_opts *o, int c, const char *v)
 {
     enum { O_DATA = 256, O_TABLE, O_FORMAT, O_PC, O_PT, O_AT, O_WT, O_SYM, O_RR, O_XN, O_XO,
-           O_IO, O_OPSET };
+           O_IO, O_OPSET, O_QOUT };
     switch (c) {
     case O_DATA: o->data = v; return -1;
     case O_TABLE: o->table = v; return -1;
@@ -110,6 +113,7 @@ static int own_option(q_opts *o, int c, const char *v)
     case O_XO: o->q.exclude_op_types = v; return -1;
     case O_IO: o->q.include_op_types = v; return -1;
     case O_OPSET: return set_opset(v, &o->q.opset);
+    case O_QOUT: o->q.quantize_outputs = true; return -1;
     default: return cli_bad_option(CMD);
     }
 }
@@ -126,6 +130,7 @@ static int parse_args(int argc, char **argv, q_opts *o)
         {"exclude-nodes", required_argument, NULL, 265},
         {"exclude-op-types", required_argument, NULL, 266},
         {"include-op-types", required_argument, NULL, 267}, {"opset", required_argument, NULL, 268},
+        {"quantize-outputs", no_argument, NULL, 269},
         {"help", no_argument, NULL, 'h'},
     };
     struct option lo[64];

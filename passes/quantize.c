@@ -497,7 +497,7 @@ static char *suffixed(qz *q, const char *t, const char *suffix)
  * still read it quantized. */
 static bool stays_float(const qz *q, const char *tensor)
 {
-    return pu_is_graph_output(q->g, tensor);
+    return !q->o->quantize_outputs && pu_is_graph_output(q->g, tensor);
 }
 
 /* How many node inputs read tensor (graph outputs not counted). */
@@ -510,7 +510,9 @@ static size_t node_reads(const qz *q, const char *tensor)
 }
 
 /* T -> QuantizeLinear -> DequantizeLinear; the nodes reading T read the
- * result (a graph output T itself stays float, see stays_float). */
+ * result. A graph output T stays float (see stays_float) unless
+ * --quantize-outputs: then it keeps its name, its producer writes T_float
+ * and the DequantizeLinear writes T. */
 static oq_status insert_qdq(qz *q, const char *tensor, const qz_param *p)
 {
     char *t = strdup(tensor), *sn = NULL, *zn = NULL, *src = NULL, *qn = NULL, *dn = NULL;
@@ -518,7 +520,11 @@ static oq_status insert_qdq(qz *q, const char *tensor, const qz_param *p)
                      : oq_error(OQ_E_NOMEM, "out of memory");
     if (st == OQ_OK)
         st = zp_init(q, t, p->dtype, &p->zp, 1, &zn);
-    if (st == OQ_OK) {
+    if (st == OQ_OK && !stays_float(q, t) && pu_is_graph_output(q->g, t)) {
+        src = suffixed(q, t, "_float");
+        dn = strdup(t);
+        st = src && dn ? rename_output(q, t, src) : oq_error(OQ_E_NOMEM, "out of memory");
+    } else if (st == OQ_OK) {
         src = strdup(t);
         dn = suffixed(q, t, "_dequantized");
         st = src && dn ? pu_rename_uses(q->g, t, dn) : oq_error(OQ_E_NOMEM, "out of memory");

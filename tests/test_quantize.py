@@ -20,7 +20,8 @@ Models (each in both formats, --format qdq and --format qop):
     (node/, simple/; pytorch-converted/ and pytorch-operator/ after
     onnx.version_converter to opset 13 with their initializers taken out of the
     graph inputs, as those IR-3 files list every weight as an overridable input),
-    calibrated and evaluated on their own test_data_set_0.
+    calibrated and evaluated on their own test_data_set_0, with --quantize-outputs (most
+    are one operator writing the graph output: so it runs as its integer form).
 
 For every int8 model written:
   - onnx.checker.check_model accepts it;
@@ -588,7 +589,9 @@ def section_backend():
         fp32 = os.path.join(mdir, "model.onnx")
         out0 = os.path.join(WORK, "backend", tag.replace("/", "_") + ".qdq.onnx")
         os.makedirs(os.path.dirname(out0), exist_ok=True)
-        opts = ["--data", mdir]
+        # --quantize-outputs: most of these are one operator writing the graph
+        # output, which then runs as its integer form (the default keeps it float)
+        opts = ["--data", mdir, "--quantize-outputs"]
         r = quantize(fp32, out0, *opts)
         want = re.search(r"pass --opset (\d+)", r.stderr)
         if r.returncode == 2 and want:  # what a user does with an old model
@@ -1188,6 +1191,20 @@ def section_rules():
             check(ops.count("QLinearAdd") == 1 and ops.count("Add") == 2 and
                   ops.count("Reshape") == 1,
                   f"rules [qop]: one QLinearAdd (a + b), two float Add, a float Reshape: {ops}")
+    # --quantize-outputs: the outputs are DequantizeLinear outputs of their 8-bit
+    # values, the producers write NAME_float; y4's Relu is implied by its zero point
+    out = os.path.join(d, "rules.qout.onnx")
+    r = quantize_checked("rules", fp32, out, ["--data", data, "--quantize-outputs"])
+    if r:
+        check_model("rules --quantize-outputs", fp32, out, "qdq", feeds, ref)
+        m = onnx.load(out)
+        prod = producers(m)
+        quantized = {n.input[0] for n in m.graph.node if n.op_type == "QuantizeLinear"}
+        check(all(prod[f"y{k}"].op_type == "DequantizeLinear" for k in range(1, 5)) and
+              quantized == {"x", "a", "b", "s1", "s2", "s3", "r", "y1_float", "y2_float",
+                            "y3_float", "y4_float"} and
+              not any(n.op_type == "Relu" for n in m.graph.node),
+              f"rules --quantize-outputs: outputs dequantized, quantized {sorted(quantized)}")
 
 
 def section_sigint():

@@ -34,6 +34,9 @@ typedef struct oq_quant_options {
     const char *exclude_op_types;
     const char *include_op_types;
     int64_t opset;          /* default-domain opset of the output (0: keep) */
+    /* Graph outputs quantized too (the output is then the dequantized 8-bit
+     * value). Default false: the nodes that write graph outputs write float. */
+    bool quantize_outputs;
 } oq_quant_options;
 
 void oq_quant_options_default(oq_quant_options *o);
