@@ -41,7 +41,8 @@ static bool scan_avx512(const float *x, size_t n, float *lo, float *hi)
     return true;
 }
 
-/* The rounding immediate of roundscale: toward -inf, no exceptions (a macro:
+/* The rounding immediate of roundscale and of the conversions: toward
+ * -inf, no exceptions (a macro:
  * the instruction takes it as an immediate, which a const variable is not
  * at every optimisation level). */
 #define ROUND_DOWN (_MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
@@ -76,7 +77,7 @@ static size_t bins_avx512(const float *x, size_t n, double inv, double first, in
 }
 
 /* The same in float (bins_f32's conditions): 16 values a step, one vector
- * each of multiply, floor, conversion and subtraction. */
+ * each of multiply, conversion (rounding down: the floor) and subtraction. */
 static size_t bins_f32_avx512(const float *x, size_t n, double inv, double first,
                               int32_t *idx, uint64_t *zeros)
 {
@@ -88,14 +89,29 @@ static size_t bins_f32_avx512(const float *x, size_t n, double inv, double first
         __mmask16 m = (__mmask16)((1u << left) - 1u);
         __m512 a = _mm512_maskz_loadu_ps(m, x + i);
         __mmask16 nz = _mm512_mask_cmp_ps_mask(m, a, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-        __m512 p = _mm512_roundscale_ps(_mm512_mul_ps(a, vinv), ROUND_DOWN);
-        __m512i b = _mm512_sub_epi32(_mm512_cvttps_epi32(p), vfirst);
+        __m512i b = _mm512_cvt_roundps_epi32(_mm512_mul_ps(a, vinv), ROUND_DOWN);
+        b = _mm512_sub_epi32(b, vfirst);
         _mm512_storeu_si512(idx + k, _mm512_maskz_compress_epi32(nz, b));
         unsigned c = (unsigned)__builtin_popcount(nz);
         k += c;
         *zeros += left - c;
     }
     return k;
+}
+
+/* One vector of scan_bins_f32: extremes and NaN into the accumulators, the
+ * non-zero lanes' indices (floor by the conversion's rounding) stored at
+ * idx; returns how many. */
+static inline unsigned scan_bins_step(__m512 a, __mmask16 m, __m512 vinv, __m512i vfirst,
+                                      __m512 *vlo, __m512 *vhi, __mmask16 *nan, int32_t *idx)
+{
+    *nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+    *vlo = _mm512_min_ps(a, *vlo);
+    *vhi = _mm512_max_ps(a, *vhi);
+    __mmask16 nz = _mm512_mask_cmp_ps_mask(m, a, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+    __m512i b = _mm512_cvt_roundps_epi32(_mm512_mul_ps(a, vinv), ROUND_DOWN);
+    _mm512_storeu_si512(idx, _mm512_maskz_compress_epi32(nz, _mm512_sub_epi32(b, vfirst)));
+    return (unsigned)__builtin_popcount(nz);
 }
 
 /* Both at once, 16 values a step: the tail's missing lanes hold x[0] for
@@ -108,23 +124,17 @@ static bool scan_bins_f32_avx512(const float *x, size_t n, double inv, double fi
     const __m512i vfirst = _mm512_set1_epi32((int32_t)first);
     __m512 vlo = fill, vhi = fill;
     __mmask16 nan = 0;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i += 16) {
-        size_t left = n - i < 16 ? n - i : 16;
-        __mmask16 m = (__mmask16)((1u << left) - 1u);
-        __m512 a = _mm512_mask_loadu_ps(fill, m, x + i);
-        nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
-        vlo = _mm512_min_ps(a, vlo);
-        vhi = _mm512_max_ps(a, vhi);
-        __mmask16 nz = _mm512_mask_cmp_ps_mask(m, a, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-        __m512 p = _mm512_roundscale_ps(_mm512_mul_ps(a, vinv), ROUND_DOWN);
-        __m512i b = _mm512_sub_epi32(_mm512_cvttps_epi32(p), vfirst);
-        _mm512_storeu_si512(idx + k, _mm512_maskz_compress_epi32(nz, b));
-        unsigned c = (unsigned)__builtin_popcount(nz);
-        k += c;
-        *zeros += left - c;
+    size_t k = 0, i = 0;
+    for (; i + 16 <= n; i += 16)
+        k += scan_bins_step(_mm512_loadu_ps(x + i), 0xFFFF, vinv, vfirst, &vlo, &vhi, &nan,
+                            idx + k);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+        k += scan_bins_step(_mm512_mask_loadu_ps(fill, m, x + i), m, vinv, vfirst, &vlo, &vhi,
+                            &nan, idx + k);
     }
     float l = _mm512_reduce_min_ps(vlo), h = _mm512_reduce_max_ps(vhi);
+    *zeros += n - k;
     *kout = k;
     *lo = l;
     *hi = h;
