@@ -42,9 +42,8 @@ static bool scan_avx512(const float *x, size_t n, float *lo, float *hi)
 }
 
 /* The rounding immediate of roundscale and of the conversions: toward
- * -inf, no exceptions (a macro:
- * the instruction takes it as an immediate, which a const variable is not
- * at every optimisation level). */
+ * -inf, no exceptions (a macro: the instruction takes it as an immediate,
+ * which a const variable is not at every optimisation level). */
 #define ROUND_DOWN (_MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
 
 /* 16 values a step: widened to double, scaled, floored, shifted by first
