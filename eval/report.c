@@ -381,6 +381,33 @@ static bool jset(json_t *o, const char *k, json_t *v)
     return v && json_object_set_new(o, k, v) == 0;
 }
 
+/* One entry of "models": role, path, accuracy, file size, latency. */
+static json_t *json_model(const oq_eval_report *rep, size_t k)
+{
+    const oq_eval_result *r = rep->result;
+    const oq_eval_model_stats *st = &r->model[k];
+    json_t *m = json_object();
+    bool ok = m && jset(m, "role", json_string(r->n_models == 2 ? role(k) : "model")) &&
+              jset(m, "path", jstr(model_path(rep, k))) &&
+              jset(m, "top1", r->has_labels ? jreal(st->top1) : json_null()) &&
+              jset(m, "top5", r->has_top5 ? jreal(st->top5) : json_null()) &&
+              jset(m, "correct_top1", r->has_labels ? json_integer((json_int_t)st->correct1)
+                                                    : json_null()) &&
+              jset(m, "correct_top5", r->has_top5 ? json_integer((json_int_t)st->correct5)
+                                                  : json_null()) &&
+              jset(m, "bytes", rep->bytes[k] ? json_integer((json_int_t)rep->bytes[k])
+                                             : json_null()) &&
+              jset(m, "batch_ms", jreal(st->batch_ms)) &&
+              jset(m, "sample_ms", jreal(r->batch_size ? st->batch_ms / (double)r->batch_size
+                                                       : NAN)) &&
+              jset(m, "timed_batches", json_integer((json_int_t)st->timed_batches));
+    if (!ok) {
+        json_decref(m);
+        return NULL;
+    }
+    return m;
+}
+
 static json_t *json_report(const oq_eval_report *rep)
 {
     const oq_eval_result *r = rep->result;
@@ -398,24 +425,8 @@ static json_t *json_report(const oq_eval_report *rep)
               jset(root, "classes", json_integer((json_int_t)r->classes)) &&
               jset(root, "seconds", jreal(rep->seconds)) && jset(root, "models", models);
     for (size_t k = 0; ok && k < r->n_models; k++) {
-        json_t *m = json_object();
-        ok = m && json_array_append_new(models, m) == 0 &&
-             jset(m, "role", json_string(r->n_models == 2 ? role(k) : "model")) &&
-             jset(m, "path", jstr(model_path(rep, k))) &&
-             jset(m, "top1", r->has_labels ? jreal(r->model[k].top1) : json_null()) &&
-             jset(m, "top5", r->has_top5 ? jreal(r->model[k].top5) : json_null()) &&
-             jset(m, "correct_top1", r->has_labels
-                                         ? json_integer((json_int_t)r->model[k].correct1)
-                                         : json_null()) &&
-             jset(m, "correct_top5", r->has_top5 ? json_integer((json_int_t)r->model[k].correct5)
-                                                 : json_null()) &&
-             jset(m, "bytes", rep->bytes[k] ? json_integer((json_int_t)rep->bytes[k])
-                                            : json_null()) &&
-             jset(m, "batch_ms", jreal(r->model[k].batch_ms)) &&
-             jset(m, "sample_ms", jreal(r->batch_size ? r->model[k].batch_ms /
-                                                            (double)r->batch_size
-                                                      : NAN)) &&
-             jset(m, "timed_batches", json_integer((json_int_t)r->model[k].timed_batches));
+        json_t *m = json_model(rep, k);
+        ok = m && json_array_append_new(models, m) == 0;
     }
     ok = ok && jset(root, "batch_size", json_integer((json_int_t)r->batch_size));
     if (ok && r->n_models == 2)
