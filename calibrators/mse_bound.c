@@ -56,8 +56,11 @@ typedef struct mse_prefix {
     double *p0, *p1, *p2; /* over bins [0, i): c, c i, c i^2 */
     double *tv;           /* tv[i] = sum over 1 <= j < i of |c_j - c_{j-1}| */
     double *edge, *dc;    /* edge[i] = (first + i) w; dc[i] = c_{i-1} - c_i (i >= 1) */
+    double *cd;           /* the counts as doubles */
     double t0, t1, t2;    /* totals of p0, p1, p2 */
+    double iw;            /* 1/w (exact) */
     calib_mse_bin q0, ql; /* bins 0 and last, cut to [min, max] */
+    double iq0, iql;      /* 1 / their widths (0 for a point) */
 } mse_prefix;
 
 /* What an estimate's bound is made of: unc, a bound on a term left out;
@@ -87,6 +90,7 @@ static void prefix_build(mse_prefix *P)
         P->tv[i + 1] = P->tv[i] + (i >= 1 ? fabs(ci - (double)c[i - 1]) : 0.0);
         P->edge[i] = (P->first + x) * P->w;
         P->dc[i] = i >= 1 ? (double)c[i - 1] - ci : 0.0;
+        P->cd[i] = ci;
     }
     P->edge[P->last + 1] = (P->first + (double)(P->last + 1)) * P->w;
     P->t0 = P->p0[P->last + 1];
@@ -94,24 +98,31 @@ static void prefix_build(mse_prefix *P)
     P->t2 = P->p2[P->last + 1];
 }
 
-/* The bin holding x, clamped to [0, last]. */
+/* The bin holding x, clamped to [0, last] (x / w is exact; its floor by
+ * truncation and a correction, after clamping). */
 static size_t bin_at(const mse_prefix *P, double x)
 {
-    double j = floor(x / P->w) - P->first;
-    return j <= 0.0 ? 0 : j >= (double)P->last ? P->last : (size_t)j;
+    double j = x * P->iw - P->first;
+    if (!(j > 0.0))
+        return 0;
+    if (j >= (double)P->last)
+        return P->last;
+    size_t t = (size_t)j;
+    return t - ((double)t > j);
 }
 
-/* A candidate [l, h] of step d; jl, jh: the bins holding l and h
- * (clamped to [0, last]). Whole bins below jl are clipped to l, above jh
+/* A candidate [l, h] of step d (id = 1/d); jl, jh: the bins holding l and
+ * h (clamped to [0, last]). Whole bins below jl are clipped to l, above jh
  * to h, between them inside. */
 typedef struct mse_cand {
-    double l, h, d;
+    double l, h, d, id;
     size_t jl, jh;
 } mse_cand;
 
 static mse_cand cand_of(const mse_prefix *P, double l, double h, int levels)
 {
-    mse_cand c = {l, h, (h - l) / (double)(levels - 1), bin_at(P, l), bin_at(P, h)};
+    double d = (h - l) / (double)(levels - 1);
+    mse_cand c = {l, h, d, 1.0 / d, bin_at(P, l), bin_at(P, h)};
     return c;
 }
 
@@ -127,11 +138,13 @@ static double frac_near(double x) { return x - ((x + ROUND_MAGIC) - ROUND_MAGIC)
 
 /* What mse.c's per-bin function computes (count times the mean squared
  * error over [a, b], or at a point), written with phi: the inner part's
- * integral is d^2 (x2 - x1)/12 + d^3 (phi(s2) - phi(s1)). No divisions but
- * one, no library calls; rounding aside, the same value. */
-static double bin_error(const calib_mse_bin *q, const mse_cand *c)
+ * integral is d^2 (x2 - x1)/12 + d^3 (phi(s2) - phi(s1)). iwidth is
+ * 1/(b - a). No divisions, no library calls; rounding aside, the same
+ * value. */
+static double bin_error(const calib_mse_bin *q, double iwidth, const mse_cand *c)
 {
-    double l = c->l, h = c->h, d = c->d, a = q->a, b = q->b, id = 1.0 / d;
+    const double third = 1.0 / 3.0;
+    double l = c->l, h = c->h, d = c->d, a = q->a, b = q->b, id = c->id;
     if (!(b > a)) {
         double r = a < l ? l - a : a > h ? a - h : d * frac_near((a - l) * id);
         return q->c * r * r;
@@ -139,17 +152,17 @@ static double bin_error(const calib_mse_bin *q, const mse_cand *c)
     double e = 0.0;
     if (a < l) {
         double x2 = b < l ? b : l;
-        e += ((l - a) * (l - a) * (l - a) - (l - x2) * (l - x2) * (l - x2)) / 3.0;
+        e += ((l - a) * (l - a) * (l - a) - (l - x2) * (l - x2) * (l - x2)) * third;
     }
     if (b > h) {
         double x1 = a > h ? a : h;
-        e += ((b - h) * (b - h) * (b - h) - (x1 - h) * (x1 - h) * (x1 - h)) / 3.0;
+        e += ((b - h) * (b - h) * (b - h) - (x1 - h) * (x1 - h) * (x1 - h)) * third;
     }
     double i1 = a > l ? a : l, i2 = b < h ? b : h;
     if (i2 > i1)
-        e += d * d * (i2 - i1) / 12.0 +
+        e += d * d * (i2 - i1) * (1.0 / 12.0) +
              d * d * d * (phi(frac_near((i2 - l) * id)) - phi(frac_near((i1 - l) * id)));
-    return q->c * e / (b - a);
+    return q->c * e * iwidth;
 }
 
 /* One bin computed directly (empty bins add nothing). */
@@ -157,13 +170,16 @@ static double direct(const mse_prefix *P, const mse_cand *c, size_t i, int level
 {
     if (P->s->counts[i] == 0)
         return 0.0;
-    calib_mse_bin q = {P->edge[i], P->edge[i + 1], (double)P->s->counts[i]};
-    if (i == 0 || i == P->last)
+    calib_mse_bin q = {P->edge[i], P->edge[i + 1], P->cd[i]};
+    double iwidth = P->iw;
+    if (i == 0 || i == P->last) {
         q = i == 0 ? P->q0 : P->ql;
-    double e = bin_error(&q, c), width = q.b - q.a;
+        iwidth = i == 0 ? P->iq0 : P->iql;
+    }
+    double e = bin_error(&q, iwidth, c), width = q.b - q.a;
     double far = fmax(fabs(q.a - c->l), fabs(q.b - c->h)) + width + c->d;
     double grid = q.c * c->d * c->d * ((double)levels / 6.0 + 2.0);
-    m->term += fabs(e) + (width > 0.0 ? q.c * far * far * far / width + grid * c->d / width : grid);
+    m->term += fabs(e) + (width > 0.0 ? (q.c * far * far * far + grid * c->d) * iwidth : grid);
     return e;
 }
 
@@ -232,12 +248,14 @@ static double inside(const mse_prefix *P, const mse_cand *c, size_t i0, size_t i
     return n * d * d / 12.0;
 }
 
-/* First estimate: O(1) from the prefix sums. */
-static void estimate_coarse(const mse_prefix *P, const mse_cand *c, int levels, double *est,
-                            double *err)
+/* First estimate: O(1) from the prefix sums. Without the directly evaluated
+ * bins (direct false) the rest is a sum of non-negative terms without them,
+ * so est - err is still a lower bound, at a fraction of the cost. */
+static void estimate_coarse(const mse_prefix *P, const mse_cand *c, int levels, bool direct,
+                            double *est, double *err)
 {
     mse_mag m = {0.0, 0.0, 0.0};
-    double e = direct_bins(P, c, levels, &m);
+    double e = direct ? direct_bins(P, c, levels, &m) : 0.0;
     size_t last = P->last, i0, i1;
     if (last >= 2) {
         double dl = c->l - (P->first + (double)c->jl) * P->w;
@@ -255,17 +273,27 @@ static void estimate_coarse(const mse_prefix *P, const mse_cand *c, int levels, 
 
 /* Whole bins [i0, i1] clipped to the point g (below: bins under l, else
  * above h), one by one: c (y^2 - y w + w^2/3), y the distance of the bin's
- * far edge to g. */
+ * far edge to g, y = sign (edge - g) + (below ? 0 : w); four partial sums,
+ * which the compiler can keep in vectors. */
 static double clip_exact(const mse_prefix *P, size_t i0, size_t i1, double g, bool below,
                          mse_mag *m)
 {
-    double v = 0.0, w = P->w, w3 = w * w / 3.0, far = 0.0;
-    for (size_t i = i0; i <= i1 && i0 <= i1; i++) {
-        double a = (P->first + (double)i) * w;
-        double y = below ? g - a : a + w - g;
-        v += (double)P->s->counts[i] * (y * y - y * w + w3);
-        far = y > far ? y : far;
+    if (i0 > i1)
+        return 0.0;
+    double w = P->w, w3 = w * w * (1.0 / 3.0), sg = below ? -1.0 : 1.0, o = below ? 0.0 : w;
+    double acc[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i = i0;
+    for (; i + 4 <= i1 + 1; i += 4)
+        for (size_t j = 0; j < 4; j++) {
+            double y = sg * (P->edge[i + j] - g) + o;
+            acc[j] += P->cd[i + j] * (y * y - y * w + w3);
+        }
+    for (; i <= i1; i++) {
+        double y = sg * (P->edge[i] - g) + o;
+        acc[0] += P->cd[i] * (y * y - y * w + w3);
     }
+    double v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    double far = below ? g - P->edge[i0] : P->edge[i1 + 1] - g;
     m->term += cubes(far, w, v);
     return v;
 }
@@ -317,7 +345,7 @@ static void estimate_fine(const mse_prefix *P, const mse_cand *c, int levels, do
     *err = bound_of(P, &m, e);
 }
 
-/* The prefix sums of s's histogram (mem: 6 (last + 2) doubles). */
+/* The prefix sums of s's histogram (mem: 7 (last + 2) doubles). */
 static mse_prefix prefix_of(const oq_calib_stats *s, double *mem)
 {
     mse_prefix P;
@@ -333,13 +361,17 @@ static mse_prefix prefix_of(const oq_calib_stats *s, double *mem)
     P.tv = mem + 3 * m;
     P.edge = mem + 4 * m;
     P.dc = mem + 5 * m;
+    P.cd = mem + 6 * m;
+    P.iw = ldexp(1.0, -s->exp2);
     prefix_build(&P);
     P.q0 = calib_mse_bin_of(s, 0);
     P.ql = calib_mse_bin_of(s, P.last);
+    P.iq0 = P.q0.b > P.q0.a ? 1.0 / (P.q0.b - P.q0.a) : 0.0;
+    P.iql = P.ql.b > P.ql.a ? 1.0 / (P.ql.b - P.ql.a) : 0.0;
     return P;
 }
 
-static size_t prefix_size(const oq_calib_stats *s) { return 6 * (s->nbins + 2); }
+static size_t prefix_size(const oq_calib_stats *s) { return 7 * (s->nbins + 2); }
 
 oq_status calib_mse_estimates(const oq_calib_stats *s, double lo0, double hi0, int nc,
                               int levels, bool fine, double *est, double *err)
@@ -354,7 +386,7 @@ oq_status calib_mse_estimates(const oq_calib_stats *s, double lo0, double hi0, i
         if (fine)
             estimate_fine(&P, &c, levels, &est[k - 1], &err[k - 1]);
         else
-            estimate_coarse(&P, &c, levels, &est[k - 1], &err[k - 1]);
+            estimate_coarse(&P, &c, levels, true, &est[k - 1], &err[k - 1]);
     }
     free(mem);
     return OQ_OK;
@@ -417,6 +449,38 @@ static oq_status refine(const mse_prefix *P, double lo0, double hi0, int nc, int
     return OQ_OK;
 }
 
+/* The first estimates: every SAMPLE-th candidate in full, which gives an
+ * upper bound on the least error; then, for every candidate, the lower
+ * bound without the direct bins, and the full estimate only where that
+ * bound does not exceed the upper bound (elsewhere keep is false). */
+#define SAMPLE 16
+
+static void estimate_first(const mse_prefix *P, double lo0, double hi0, int nc, int levels,
+                           double *est, double *err, bool *keep)
+{
+    double upper = INFINITY;
+    for (int k = 1; k <= nc; k++) {
+        keep[k - 1] = k % SAMPLE == 0 || k == nc;
+        if (!keep[k - 1])
+            continue;
+        double f = (double)k / (double)nc;
+        mse_cand c = cand_of(P, f * lo0, f * hi0, levels);
+        estimate_coarse(P, &c, levels, true, &est[k - 1], &err[k - 1]);
+        upper = est[k - 1] + err[k - 1] < upper ? est[k - 1] + err[k - 1] : upper;
+    }
+    for (int k = 1; k <= nc; k++) {
+        if (keep[k - 1])
+            continue;
+        double f = (double)k / (double)nc, e, d;
+        mse_cand c = cand_of(P, f * lo0, f * hi0, levels);
+        estimate_coarse(P, &c, levels, false, &e, &d);
+        if (e - d > upper)
+            continue;
+        estimate_coarse(P, &c, levels, true, &est[k - 1], &err[k - 1]);
+        keep[k - 1] = true;
+    }
+}
+
 oq_status calib_mse_candidates(const oq_calib_stats *s, double lo0, double hi0, int nc,
                                int levels, bool *keep)
 {
@@ -425,12 +489,7 @@ oq_status calib_mse_candidates(const oq_calib_stats *s, double lo0, double hi0, 
         return oq_error(OQ_E_NOMEM, "out of memory (%zu bins)", s->nbins);
     double *est = mem + prefix_size(s), *err = est + nc;
     mse_prefix P = prefix_of(s, mem);
-    for (int k = 1; k <= nc; k++) {
-        double f = (double)k / (double)nc;
-        mse_cand c = cand_of(&P, f * lo0, f * hi0, levels);
-        estimate_coarse(&P, &c, levels, &est[k - 1], &err[k - 1]);
-        keep[k - 1] = true;
-    }
+    estimate_first(&P, lo0, hi0, nc, levels, est, err, keep);
     prune(est, err, nc, keep);
     oq_status st = refine(&P, lo0, hi0, nc, levels, est, err, keep);
     free(mem);
