@@ -17,6 +17,12 @@
 
 enum { MR = 8, NV_MAX = 3 };
 
+/* How far ahead (bytes, 64 groups of k) the packed left operand is
+ * prefetched: a layer's weights come from L3 (resnet18's 7x7 layers: 2.4
+ * MB each), at a pace the hardware prefetchers do not keep up with; 17%
+ * faster there (512 x 63 x 4608, weights cold), no change on hot operands. */
+enum { PF_A = 2048 };
+
 /* The output stage's constants, in locals (stores through the output may
  * alias the oq_qout; the compiler would reload it after each). */
 typedef struct outc {
@@ -149,6 +155,7 @@ AI void tile_impl(const oq_qtile *t, const int MRV, const int NV, const bool VS)
     for (size_t kk = 0; kk < t->k4; kk++) {
         const uint8_t *bk = b + off[kk];
         const uint8_t *ak = a + kk * MR * 4;
+        _mm_prefetch((const char *)(ak + PF_A), _MM_HINT_T0); /* a hint: never faults */
         __m512i bv[NV_MAX];
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
