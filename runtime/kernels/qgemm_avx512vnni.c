@@ -156,7 +156,7 @@ AI void tile_impl(const oq_qtile *t, const int MRV, const int NV, const bool VS)
         const uint8_t *bk = b + off[kk];
         const uint8_t *ak = a + kk * MR * 4;
         _mm_prefetch((const char *)(ak + PF_A), _MM_HINT_T0); /* a hint: never faults */
-        if (VS && kk + 16 < t->k4) { /* the weights are b: 16 groups ahead */
+        if (kk + 16 < t->k4) { /* b, 16 groups ahead (weights, compacted columns) */
             const uint8_t *bp = b + off[kk + 16];
 #pragma GCC unroll 3
             for (int v = 0; v < NV; v++)
