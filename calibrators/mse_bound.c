@@ -29,14 +29,19 @@
  *     histograms, much less on smooth ones.
  * The bound adds rounding, generously: every prefix difference, and every
  * per-bin term of mse.c (whose clipped terms are differences of cubes), is
- * charged a small multiple of (bins) u times its magnitude.
+ * charged a small multiple of (bins) u times its magnitude. Every 16th
+ * candidate is estimated first, for an upper bound on the least error; the
+ * others first get the estimate without the directly evaluated bins, a
+ * lower bound (those bins only add), and the full one only if that does not
+ * rule them out.
  *
  * The candidates that survive (50-200 of 2048 on mobilenet_v2) get, in order
  * of their lower bounds and until those exceed the least upper bound found,
- * a second, exact estimate: the same decomposition summed bin by bin, the clipped
- * bins' means in closed form and the inner bins' phi terms at every edge,
- * in a few operations a bin without divisions or library calls. Its bound is
- * rounding alone, so one or two candidates survive it for mse.c. */
+ * a second, exact estimate: the same decomposition summed bin by bin, the
+ * clipped bins' means in closed form and the inner bins' phi terms at every
+ * edge (a kernel, stats_kern.h), in a few operations a bin without
+ * divisions or library calls. Its bound is rounding alone, so one or two
+ * candidates survive it for mse.c. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
