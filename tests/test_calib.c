@@ -13,6 +13,8 @@
 
 #include "onnxq/onnxq.h"
 #include "testutil.h"
+#define TEST_RNG_SEED 0x243F6A8885A308D3ull
+#include "testrng.h"
 
 /* ---- allocation counting (-Wl,--wrap=malloc,...) ---- */
 
@@ -45,20 +47,6 @@ void __wrap_free(void *p)
 
 /* ---- data ---- */
 
-static uint64_t rng = 0x243F6A8885A308D3ull;
-static uint64_t next_u64(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static double urand(void) { return (double)(next_u64() >> 11) / 9007199254740992.0; }
-static float gauss(void)
-{
-    double u = urand(), v = urand();
-    return (float)(sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v));
-}
 
 static const oq_calib_method methods[] = {OQ_CALIB_MINMAX, OQ_CALIB_PERCENTILE,
                                           OQ_CALIB_ENTROPY, OQ_CALIB_MSE};

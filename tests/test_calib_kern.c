@@ -16,21 +16,9 @@
 #include "../calibrators/stats_kern.h"
 #include "onnxq/onnxq.h"
 #include "testutil.h"
+#define TEST_RNG_SEED 0x9E3779B97F4A7C15ull
+#include "testrng.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next_u64(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static double urand(void) { return (double)(next_u64() >> 11) / 9007199254740992.0; }
-static float gauss(void)
-{
-    double u = urand(), v = urand();
-    return (float)(sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v));
-}
 
 static bool same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 

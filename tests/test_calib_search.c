@@ -14,16 +14,9 @@
 #include "../calibrators/calib_internal.h"
 #include "onnxq/onnxq.h"
 #include "testutil.h"
+#define TEST_RNG_SEED 0x2545F4914F6CDD1Dull
+#include "testrng.h"
 
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint64_t next_u64(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static double urand(void) { return (double)(next_u64() >> 11) / 9007199254740992.0; }
 
 /* Poisson-like noise around a mean (normal approximation, never negative). */
 static uint64_t noisy(double mean)

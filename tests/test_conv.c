@@ -18,15 +18,9 @@
 #include "kernels/kernels.h"
 #include "onnxq/onnxq.h"
 #include "testutil.h"
+#define TEST_RNG_SEED 88172645463325252ull
+#include "testrng.h"
 
-static uint64_t rng = 88172645463325252ull;
-static float frand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
 
 static void fill_rand(float *p, size_t n)
 {

@@ -10,15 +10,9 @@
 #include "kernels/kernels.h"
 #include "onnxq/onnxq.h"
 #include "testutil.h"
+#define TEST_RNG_SEED 0x9E3779B97F4A7C15ull
+#include "testrng.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static float frand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
 
 static oq_tensor *rand_tensor(int rank, const int64_t *dims)
 {

@@ -27,15 +27,10 @@
 #include "kernels/requant.h"
 #include "onnxq/runtime.h"
 #include "testutil.h"
+#define TEST_RNG_SEED 0x9e3779b97f4a7c15ull
+#include "testrng.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 16);
-}
+static uint32_t rnd(void) { return (uint32_t)(next_u64() >> 16); }
 static int32_t rnd_in(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1)); }
 
 static const oq_qkern *kerns[OQ_ISA_COUNT];

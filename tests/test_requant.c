@@ -21,15 +21,9 @@
 #include "kernels/requant.h"
 #include "onnxq/onnxq.h"
 #include "testutil.h"
+#define TEST_RNG_SEED 0x9E3779B97F4A7C15ull
+#include "testrng.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next_u64(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 /* Uniform in [lo, hi]. */
 static int32_t irand(int32_t lo, int32_t hi)
 {

@@ -22,15 +22,9 @@
 #include "kernels/isa.h"
 #include "kernels/sgemm.h"
 #include "testutil.h"
+#define TEST_RNG_SEED 0x2545F4914F6CDD1Dull
+#include "testrng.h"
 
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static float frand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
 static int irand(int n) { return (int)((frand() * 0.5f + 0.5f) * (float)n) % n; }
 
 static float *rand_floats(size_t n)
