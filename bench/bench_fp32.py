@@ -79,16 +79,7 @@ def main():
                     B.fmt_ms(s["ort_min"]), B.fmt_ms(s["ort_med"]), s["ratio_med"],
                     s["ratio_min"], s["cmp"]["rel"], "" if ok else " FAIL",
                     "yes" if s["ratio_med"] <= TARGET else "no"), flush=True)
-    print()
-    print("onnxq kernels (OPENBLAS_* unset): %s" % ", ".join(sorted(cores)))
-    print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
-    print("configurations within %.1fx (median): %d of %d" % (
-        TARGET, sum(r <= TARGET for r in ratios), len(ratios)))
-    if bad:
-        print("OUTPUT MISMATCH (tolerance %.1g):\n  %s" % (a.tol, "\n  ".join(bad)))
-        return 1
-    print("outputs: all agree with onnxruntime within %.1g (max|diff| / max|ort|)" % a.tol)
-    return 0
+    return B.print_summary(cores, ratios, TARGET, bad, a.tol)
 
 
 if __name__ == "__main__":

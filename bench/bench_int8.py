@@ -32,7 +32,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import onnx
 from onnx import numpy_helper
 
@@ -131,16 +130,7 @@ def main():
                           s["ratio_min"], c["rel"], "" if ok else " FAIL", 100 * c["differ"],
                           "%.3g" % c["lsb"] if c["lsb"] is not None else "-",
                           "yes" if s["ratio_med"] <= TARGET else "no"), flush=True)
-    print()
-    print("onnxq kernels (OPENBLAS_* unset): %s" % ", ".join(sorted(cores)))
-    print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
-    print("configurations within %.1fx (median): %d of %d" % (
-        TARGET, sum(r <= TARGET for r in ratios), len(ratios)))
-    if bad:
-        print("OUTPUT MISMATCH (tolerance %.1g):\n  %s" % (a.tol, "\n  ".join(bad)))
-        return 1
-    print("outputs: all agree with onnxruntime within %.1g (max|diff| / max|ort|)" % a.tol)
-    return 0
+    return B.print_summary(cores, ratios, TARGET, bad, a.tol)
 
 
 if __name__ == "__main__":

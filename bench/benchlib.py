@@ -239,3 +239,19 @@ def measure(onnxq, model, feeds, workdir, tag, reps, runs, threads, lsb=None, ex
 
 def fmt_ms(v):
     return "%.1f" % v if v >= 10 else "%.2f" % v
+
+
+def print_summary(kernels, ratios, target, bad, tol):
+    """The lines after a latency table: onnxq's kernels, the load, how many
+    configurations met the target, and the output check. Returns the exit
+    status: 1 when an output disagreed (bad lists them), else 0."""
+    print()
+    print("onnxq kernels (OPENBLAS_* unset): %s" % ", ".join(sorted(kernels)))
+    print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
+    print("configurations within %.1fx (median): %d of %d" % (
+        target, sum(r <= target for r in ratios), len(ratios)))
+    if bad:
+        print("OUTPUT MISMATCH (tolerance %.1g):\n  %s" % (tol, "\n  ".join(bad)))
+        return 1
+    print("outputs: all agree with onnxruntime within %.1g (max|diff| / max|ort|)" % tol)
+    return 0
