@@ -59,6 +59,17 @@ void cmd_gate_usage(FILE *out);
 /* --method, --percentile, --moving-average, --bins, --threads and the data
  * options (--samples, --batch-size, --resize, --crop, --mean, --std, --scale,
  * --layout, --color), each taking an argument. */
+/* Help lines of the image preprocessing options and --threads, as calibrate
+ * and eval print them (a string literal). */
+#define CLI_HELP_IMAGE_OPTIONS                                                      \
+    "   --resize R|WxH          images: shorter side to R, or exactly WxH\n"          \
+    "   --crop S|WxH            images: center crop\n"                                \
+    "   --mean M|M,M,M|imagenet images: per-channel mean, in [0,1] units\n"          \
+    "   --std S|S,S,S|imagenet  images: per-channel std\n"                            \
+    "   --scale S               images: pixel scale (default 1/255)\n"                \
+    "   --layout auto|nchw|nhwc images: tensor layout\n"                              \
+    "   --color auto|rgb|bgr|gray images: channel order\n"                            \
+    "   --threads N             worker threads (default: all cores)\n"
 extern const struct option cli_calib_longopts[];
 extern const size_t cli_n_calib_longopts;
 /* Applies one of them by long name; returns -1, or the exit code of a usage
@@ -140,6 +151,11 @@ double cli_seconds_since(const struct timespec *t0);
 
 /* Prepares getopt_long for parsing a command's arguments (resets its state;
  * getopt_long reports a bad option itself, prefixed with argv[0]). */
+/* The long options of a command: a's na entries then b's nb, ended by a zero
+ * entry, into lo (CLI_MAX_LONGOPTS entries). */
+#define CLI_MAX_LONGOPTS 64
+void cli_join_longopts(struct option *lo, const struct option *a, size_t na,
+                       const struct option *b, size_t nb);
 void cli_getopt_reset(void);
 /* After getopt_long returned '?' (and printed why): prints the hint
  * "See 'onnxq CMD --help'." and returns 2. */

@@ -72,6 +72,19 @@ void cli_getopt_reset(void)
     opterr = 1;
 }
 
+void cli_join_longopts(struct option *lo, const struct option *a, size_t na,
+                       const struct option *b, size_t nb)
+{
+    /* the tables are the program's own: more than fit is a programming error */
+    if (na + nb + 1 > CLI_MAX_LONGOPTS) {
+        fprintf(stderr, "onnxq: internal error: %zu long options\n", na + nb);
+        abort();
+    }
+    memcpy(lo, a, na * sizeof *lo);
+    memcpy(lo + na, b, nb * sizeof *lo);
+    memset(lo + na + nb, 0, sizeof *lo);
+}
+
 int cli_bad_option(const char *cmd)
 {
     fprintf(stderr, "See 'onnxq %s --help'.\n", cmd);

@@ -41,14 +41,7 @@ void cmd_calibrate_usage(FILE *out)
             "   --merge                 merge the tables given as arguments\n"
             "   --samples N             use at most N samples\n"
             "   --batch-size N          samples per run (default: the model's, else 1)\n"
-            "   --resize R|WxH          images: shorter side to R, or exactly WxH\n"
-            "   --crop S|WxH            images: center crop\n"
-            "   --mean M|M,M,M|imagenet images: per-channel mean, in [0,1] units\n"
-            "   --std S|S,S,S|imagenet  images: per-channel std\n"
-            "   --scale S               images: pixel scale (default 1/255)\n"
-            "   --layout auto|nchw|nhwc images: tensor layout\n"
-            "   --color auto|rgb|bgr|gray images: channel order\n"
-            "   --threads N             worker threads (default: all cores)\n"
+            CLI_HELP_IMAGE_OPTIONS
             "   -h, --help              show this help and exit\n"
             "\n"
             "A progress line (samples, samples/s, ETA) goes to stderr when it is a terminal.\n"
@@ -119,13 +112,8 @@ static int parse_args(int argc, char **argv, cal_opts *o)
         {"save-instrumented", required_argument, NULL, O_INST}, {"merge", no_argument, NULL, O_MERGE},
         {"help", no_argument, NULL, 'h'},
     };
-    struct option lo[64];
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
-        lo[n++] = own[i];
-    for (size_t i = 0; i < cli_n_calib_longopts; i++)
-        lo[n++] = cli_calib_longopts[i];
-    memset(&lo[n], 0, sizeof lo[n]);
+    struct option lo[CLI_MAX_LONGOPTS];
+    cli_join_longopts(lo, own, sizeof own / sizeof own[0], cli_calib_longopts, cli_n_calib_longopts);
     memset(o, 0, sizeof *o);
     oq_calibrate_config_default(&o->cfg);
     cli_getopt_reset();

@@ -68,14 +68,7 @@ void cmd_eval_usage(FILE *out)
             "   --samples N             use the first N samples\n"
             "   --batch-size N          samples per run (default: the model's fixed batch\n"
             "                           size, else 32)\n"
-            "   --resize R|WxH          images: shorter side to R, or exactly WxH\n"
-            "   --crop S|WxH            images: center crop\n"
-            "   --mean M|M,M,M|imagenet images: per-channel mean, in [0,1] units\n"
-            "   --std S|S,S,S|imagenet  images: per-channel std\n"
-            "   --scale S               images: pixel scale (default 1/255)\n"
-            "   --layout auto|nchw|nhwc images: tensor layout\n"
-            "   --color auto|rgb|bgr|gray images: channel order\n"
-            "   --threads N             worker threads (default: all cores)\n"
+            CLI_HELP_IMAGE_OPTIONS
             "   -h, --help              show this help and exit\n"
             "\n"
             "A progress line goes to stderr when it is a terminal. Report files are\n"
@@ -353,12 +346,9 @@ int cli_eval_run(cli_eval_job *j)
 
 int cmd_eval(int argc, char **argv)
 {
-    struct option lo[64];
-    size_t n = 0;
-    for (size_t i = 0; i < cli_n_eval_longopts; i++)
-        lo[n++] = cli_eval_longopts[i];
-    lo[n++] = (struct option){"help", no_argument, NULL, 'h'};
-    memset(&lo[n], 0, sizeof lo[n]);
+    static const struct option help[] = {{"help", no_argument, NULL, 'h'}};
+    struct option lo[CLI_MAX_LONGOPTS];
+    cli_join_longopts(lo, cli_eval_longopts, cli_n_eval_longopts, help, 1);
     cli_eval_job j;
     cli_eval_job_init(&j, CMD);
     cli_getopt_reset();

@@ -97,13 +97,8 @@ int cmd_gate(int argc, char **argv)
         {"junit", required_argument, NULL, G_JUNIT},
         {"help", no_argument, NULL, 'h'},
     };
-    struct option lo[64];
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
-        lo[n++] = own[i];
-    for (size_t i = 0; i < cli_n_eval_longopts; i++)
-        lo[n++] = cli_eval_longopts[i];
-    memset(&lo[n], 0, sizeof lo[n]);
+    struct option lo[CLI_MAX_LONGOPTS];
+    cli_join_longopts(lo, own, sizeof own / sizeof own[0], cli_eval_longopts, cli_n_eval_longopts);
     cli_eval_job j;
     cli_eval_job_init(&j, CMD);
     j.gating = true;

@@ -133,13 +133,8 @@ static int parse_args(int argc, char **argv, q_opts *o)
         {"quantize-outputs", no_argument, NULL, 269},
         {"help", no_argument, NULL, 'h'},
     };
-    struct option lo[64];
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
-        lo[n++] = own[i];
-    for (size_t i = 0; i < cli_n_calib_longopts; i++)
-        lo[n++] = cli_calib_longopts[i];
-    memset(&lo[n], 0, sizeof lo[n]);
+    struct option lo[CLI_MAX_LONGOPTS];
+    cli_join_longopts(lo, own, sizeof own / sizeof own[0], cli_calib_longopts, cli_n_calib_longopts);
     memset(o, 0, sizeof *o);
     oq_quant_options_default(&o->q);
     oq_calibrate_config_default(&o->cfg);
