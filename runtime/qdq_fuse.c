@@ -556,21 +556,31 @@ static oq_status try_binary(fctx *c, oq_node *n, const char **why)
     return st;
 }
 
+/* A one-input operator between a per-tensor 8-bit DequantizeLinear and a
+ * QuantizeLinear to the same type with no activation between: x and y are
+ * their parameters. False, with *why, when the node is not such a group. */
+static bool read_unary_8bit(fctx *c, const oq_node *n, qparam *x, qparam *y, const char **why)
+{
+    const oq_node *relu;
+    if (!read_dq(c, n->inputs[0], x, why))
+        return false;
+    if (!per_tensor_8bit(x) || !read_q_after(c, n->outputs[0], y, &relu, why))
+        return false;
+    if (relu || y->dtype != x->dtype) {
+        *why = "the output is not quantized to the input's type";
+        return false;
+    }
+    return true;
+}
+
 /* AveragePool, GlobalAveragePool -> com.microsoft QLinear... (NCHW). */
 static oq_status try_pool(fctx *c, oq_node *n, const char **why)
 {
     static const char *const keep[] = {"auto_pad", "ceil_mode", "count_include_pad",
                                        "kernel_shape", "pads", "strides", NULL};
     qparam x, y;
-    const oq_node *relu;
-    if (!read_dq(c, n->inputs[0], &x, why))
+    if (!read_unary_8bit(c, n, &x, &y, why))
         return OQ_OK;
-    if (!per_tensor_8bit(&x) || !read_q_after(c, n->outputs[0], &y, &relu, why))
-        return OQ_OK;
-    if (relu || y.dtype != x.dtype) {
-        *why = "the output is not quantized to the input's type";
-        return OQ_OK;
-    }
     bool global = strcmp(n->op_type, "GlobalAveragePool") == 0;
     const char *in[5] = {x.data, x.scale, zp_name(c, &x), y.scale, zp_name(c, &y)};
     oq_node *out;
@@ -634,15 +644,8 @@ static oq_status try_lut(fctx *c, oq_node *n, const char **why)
 {
     static const char *const keep[] = {"alpha", "axis", NULL};
     qparam x, y;
-    const oq_node *relu;
-    if (!read_dq(c, n->inputs[0], &x, why))
+    if (!read_unary_8bit(c, n, &x, &y, why))
         return OQ_OK;
-    if (!per_tensor_8bit(&x) || !read_q_after(c, n->outputs[0], &y, &relu, why))
-        return OQ_OK;
-    if (relu || y.dtype != x.dtype) {
-        *why = "the output is not quantized to the input's type";
-        return OQ_OK;
-    }
     bool softmax = strcmp(n->op_type, "Softmax") == 0;
     const char *op = softmax ? "QLinearSoftmax"
                      : strcmp(n->op_type, "Sigmoid") == 0 ? "QLinearSigmoid" : "QLinearLeakyRelu";
